@@ -1,0 +1,58 @@
+"""Alembic environment. The one place that knows every domain's models."""
+
+from __future__ import annotations
+
+import importlib
+
+from alembic import context
+from sqlalchemy import Connection
+
+from toolkit.db import Base, make_engine
+from toolkit.settings import get_settings
+
+MODEL_MODULES = [
+    "toolkit.kit.secrets",
+    "toolkit.audit.models",
+    "toolkit.auth.models",
+    "toolkit.contacts.models",
+    "toolkit.consent.models",
+]
+for module in MODEL_MODULES:
+    importlib.import_module(module)
+
+# APScheduler's job store table: created by a migration with APScheduler's own definition,
+# owned by APScheduler at run time, so autogenerate must leave it alone.
+EXTERNALLY_DEFINED_TABLES = {"apscheduler_jobs"}
+
+
+def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001, ANN201 - Alembic hook
+    table = obj if type_ == "table" else getattr(obj, "table", None)
+    table_name = name if type_ == "table" else getattr(table, "name", None)
+    return table_name not in EXTERNALLY_DEFINED_TABLES
+
+
+def run_with(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        include_object=include_object,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        run_with(connection)
+        return
+    url = context.config.get_main_option("sqlalchemy.url") or get_settings().database_url
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        run_with(conn)
+    engine.dispose()
+
+
+run_migrations()

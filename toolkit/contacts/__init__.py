@@ -1,0 +1,1 @@
+"""Contacts: the people a brand talks to, and their channel identities (the LINE userId)."""

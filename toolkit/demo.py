@@ -1,0 +1,110 @@
+"""The demo brand: staff users for every role and a few hundred contacts with consent.
+
+Seeding is idempotent; every run resets the demo users' passwords to fresh random ones
+and prints them, so the printed login always works and no fixed password ships.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from toolkit.auth import service as auth
+from toolkit.consent import service as consent
+from toolkit.contacts import service as contacts
+from toolkit.kit.clock import utcnow
+
+DEMO_DOMAIN = "demo.example"
+DEMO_ROLES = ("admin", "editor", "approver", "ops", "agent", "privacy_officer")
+DEMO_CONTACTS = 300
+ID_NAMESPACE = uuid.UUID("0f4b2a7e-3c1d-4e5f-9a8b-7c6d5e4f3a2b")
+
+SURNAMES = "陳林黃張李王吳劉蔡楊許鄭謝洪郭邱曾廖賴徐周葉蘇莊呂江何蕭羅高"
+GIVEN = ["怡君", "雅婷", "家豪", "志明", "淑芬", "建宏", "欣怡", "冠宇", "佳穎", "承恩", "宜蓁", "俊傑", "美玲", "宗翰", "詩涵"]
+ENGLISH = ["Amy", "Kevin", "Jason", "Vivian", "Eric", "Cindy", "Tony", "Grace", "Leo", "Ivy"]
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    email: str
+    password: str
+    roles: tuple[str, ...]
+
+
+def line_user_id(n: int) -> str:
+    """A well-formed LINE userId (U + 32 hex), stable per demo contact."""
+    return "U" + uuid.uuid5(ID_NAMESPACE, f"demo-contact-{n}").hex
+
+
+def seed_users(session: Session) -> list[DemoLogin]:
+    logins = []
+    for role in DEMO_ROLES:
+        email = f"{role.replace('_', '-')}@{DEMO_DOMAIN}"
+        password = secrets.token_urlsafe(12)
+        user = auth.get_user_by_email(session, email)
+        if user is None:
+            auth.create_user(session, email=email, password=password, roles=[role], actor="demo")
+        else:
+            user.password_hash = auth.hash_password(password)
+            user.active = True
+        logins.append(DemoLogin(email, password, (role,)))
+    return logins
+
+
+def seed_contacts(session: Session, count: int = DEMO_CONTACTS) -> int:
+    rng = random.Random(20261126)
+    created = 0
+    start = utcnow() - timedelta(days=120)
+    for n in range(count):
+        external_id = line_user_id(n)
+        if contacts.get_by_external_id(session, external_id) is not None:
+            continue
+        name = rng.choice(SURNAMES) + rng.choice(GIVEN) if rng.random() < 0.8 else rng.choice(ENGLISH)
+        locale = "zh-TW" if rng.random() < 0.85 else "en"
+        result = contacts.upsert_identity(session, external_id=external_id, display_name=name, locale=locale)
+        contact_id = result.contact.id
+        followed_at = start + timedelta(minutes=rng.randrange(0, 120 * 24 * 60))
+        evidence = {"demo": True, "webhook_event_id": uuid.uuid5(ID_NAMESPACE, f"follow-{n}").hex}
+        consent.grant(session, contact_id=contact_id, purpose="marketing.line_push", source="follow",
+                      actor="demo", evidence=evidence, occurred_at=followed_at)
+        roll = rng.random()
+        later = followed_at + timedelta(days=rng.randrange(1, 30))
+        if roll < 0.08:
+            consent.withdraw(session, contact_id=contact_id, purpose="marketing.line_push", source="keyword",
+                             actor="demo", evidence={"demo": True, "text": "取消訂閱"}, occurred_at=later)
+        elif roll < 0.10:
+            consent.object_to(session, contact_id=contact_id, purpose="marketing.line_push", source="admin",
+                              actor="demo", evidence={"demo": True, "note": "asked by phone"}, occurred_at=later)
+        elif roll < 0.13:
+            result.contact.identities[0].blocked_at = later
+            result.contact.identities[0].followed = False
+        if rng.random() < 0.35:
+            consent.grant(session, contact_id=contact_id, purpose="marketing.profiling", source="form",
+                          actor="demo", evidence={"demo": True, "form": "membership-signup"},
+                          occurred_at=followed_at + timedelta(hours=1))
+        created += 1
+    session.flush()
+    return created
+
+
+def seed(session: Session, *, config_dir: Path) -> list[DemoLogin]:
+    consent.sync_from_config(session, config_dir)
+    logins = seed_users(session)
+    seed_contacts(session)
+    return logins
+
+
+def banner(logins: list[DemoLogin], url: str) -> str:
+    admin = logins[0]
+    others = "\n".join(f"    {login.roles[0]:16} {login.email:32} {login.password}" for login in logins[1:])
+    return (
+        f"\n  Demo brand ready at {url}\n"
+        f"  Admin login / 管理員登入:  {admin.email}  password / 密碼: {admin.password}\n"
+        f"  Other roles (passwords change at every `toolkit demo`):\n{others}\n"
+    )

@@ -1,0 +1,43 @@
+"""Request-scoped dependencies shared by every domain's routes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from toolkit import db
+
+
+def get_session() -> Iterator[Session]:
+    """One Session per request, committed once after the handler (Polar's pattern)."""
+    session = db.get_sessionmaker()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+class Page(BaseModel):
+    limit: int
+    offset: int
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=500, description="Rows per page")] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Rows to skip")] = 0,
+) -> Page:
+    return Page(limit=limit, offset=offset)
+
+
+PageDep = Annotated[Page, Depends(page_params)]

@@ -1,0 +1,107 @@
+"""The one settings class. Environment variables TOOLKIT_* win over config/toolkit.yaml."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Values that appear in docs and examples; a production deployment must not run on them.
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {"", "change-me", "changeme", "secret", "dev", "development", "insecure", "toolkit", "password"}
+)
+
+
+class YamlConfigSource(PydanticBaseSettingsSource):
+    """Reads config/toolkit.yaml (or TOOLKIT_CONFIG_FILE) when present; keys are the field names."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        super().__init__(settings_cls)
+        self.data: dict[str, Any] = {}
+        if path.is_file():
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{path}: expected a mapping of setting names to values")
+            self.data = loaded
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOOLKIT_", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite:///./toolkit.db"
+    config_dir: Path = REPO_ROOT / "config"
+    # Where generated keys live when the database cannot hold them yet; also the demo's home.
+    data_dir: Path = Path("./data")
+
+    # Signs admin session cookies and keys the suppression hashes. Generated once and
+    # persisted in the database when not given (see toolkit.kit.secrets).
+    secret_key: SecretStr | None = None
+    suppression_key: SecretStr | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    base_url: str = "http://127.0.0.1:8000"
+    default_locale: Literal["zh-TW", "en"] = "zh-TW"
+    timezone: str = "Asia/Taipei"
+    session_max_age_s: int = Field(default=8 * 3600, ge=60)
+    # Cookies marked Secure need HTTPS; on by default in production.
+    secure_cookies: bool | None = None
+    worker_poll_s: float = Field(default=1.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_postgres_driver(cls, value: str) -> str:
+        # psycopg 3 is our only PostgreSQL driver; accept the common spellings.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix):]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_in_production(self) -> "Settings":
+        if self.env != "production":
+            return self
+        for name in ("secret_key", "suppression_key"):
+            value = getattr(self, name)
+            if value is not None and value.get_secret_value().strip().lower() in KNOWN_DEFAULT_SECRETS:
+                raise ValueError(f"TOOLKIT_{name.upper()} is a known default; set a real secret in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def cookies_secure(self) -> bool:
+        return self.env == "production" if self.secure_cookies is None else self.secure_cookies
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = Path(os.environ.get("TOOLKIT_CONFIG_FILE", REPO_ROOT / "config" / "toolkit.yaml"))
+        return (init_settings, env_settings, YamlConfigSource(settings_cls, path), file_secret_settings)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

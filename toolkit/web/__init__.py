@@ -1,0 +1,1 @@
+"""The admin web UI's shared parts: layout, translations, CSRF, login."""

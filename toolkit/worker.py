@@ -1,0 +1,125 @@
+"""The worker: APScheduler (job store in our database) running every registered job.
+
+Embedded (SQLite default): a background scheduler inside `toolkit serve`.
+Standalone (`toolkit worker`, production): any number may run; exactly one schedules,
+the one holding a PostgreSQL advisory lock.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+import threading
+from types import FrameType
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Connection, text
+
+from toolkit.db import get_engine, session_scope
+from toolkit.consent import service as consent
+from toolkit.kit.jobs import JOB_MODULES, REGISTRY, JobSpec
+from toolkit.kit.metrics import JOB_RUNS
+from toolkit.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# Arbitrary constant that names the "scheduler leader" advisory lock.
+LEADER_LOCK_KEY = 0x7001_5C4E
+
+
+def load_jobs() -> dict[str, JobSpec]:
+    for module in JOB_MODULES:
+        importlib.import_module(module)
+    return REGISTRY
+
+
+def run_job(name: str) -> None:
+    """Entry point APScheduler stores (by reference): look the job up and count the outcome."""
+    spec = load_jobs()[name]
+    try:
+        spec.func()
+    except Exception:
+        JOB_RUNS.labels(name, "error").inc()
+        log.exception("job %s failed", name)
+        raise
+    JOB_RUNS.labels(name, "ok").inc()
+
+
+def build_scheduler() -> BackgroundScheduler:
+    settings = get_settings()
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=get_engine(), tablename="apscheduler_jobs")},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        timezone=settings.timezone,
+    )
+    for spec in load_jobs().values():
+        if spec.cron:
+            trigger = CronTrigger.from_crontab(spec.cron, timezone=settings.timezone)
+        elif spec.every_s:
+            trigger = IntervalTrigger(seconds=spec.every_s)
+        else:
+            continue
+        scheduler.add_job(
+            "toolkit.worker:run_job", trigger=trigger, args=[spec.name], id=spec.name, name=spec.name,
+            replace_existing=True,
+        )
+    return scheduler
+
+
+class EmbeddedWorker:
+    """The worker as a thread of `toolkit serve` (embedded SQLite mode)."""
+
+    def __init__(self) -> None:
+        self.scheduler: BackgroundScheduler | None = None
+
+    def start(self) -> None:
+        self.scheduler = build_scheduler()
+        self.scheduler.start()
+        log.info("embedded worker started with %d jobs", len(self.scheduler.get_jobs()))
+
+    def stop(self) -> None:
+        if self.scheduler and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+
+def _try_leadership(connection: Connection) -> bool:
+    if connection.dialect.name != "postgresql":
+        return True  # SQLite: one machine, one worker
+    return bool(connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK_KEY}).scalar())
+
+
+def run_forever(stop: threading.Event | None = None, *, poll_s: float | None = None) -> None:
+    """`toolkit worker`: hold or wait for scheduler leadership until SIGTERM/SIGINT."""
+    stop = stop or threading.Event()
+    poll_s = poll_s or get_settings().worker_poll_s
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("worker got signal %d, stopping", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+
+    with session_scope() as session:
+        consent.sync_from_config(session, get_settings().config_dir)
+
+    scheduler: BackgroundScheduler | None = None
+    # The advisory lock lives as long as this connection: keep it open while leading.
+    with get_engine().connect() as leader_connection:
+        try:
+            while not stop.is_set():
+                if scheduler is None and _try_leadership(leader_connection):
+                    leader_connection.commit()
+                    scheduler = build_scheduler()
+                    scheduler.start()
+                    log.info("worker leads the scheduler")
+                stop.wait(poll_s)
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)
+    log.info("worker stopped")
