@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -56,21 +57,29 @@ def _error_response(request: Request, exc: ToolkitError) -> Response:
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
-def create_app(settings: Settings | None = None, *, run_worker: bool = False) -> FastAPI:
+WorkerMode = Literal["none", "thread", "process"]
+
+
+def create_app(settings: Settings | None = None, *, worker_mode: WorkerMode = "none") -> FastAPI:
+    """`worker_mode`: run the worker as a thread of this process (embedded SQLite), as a
+    child process started and stopped with the app (PostgreSQL), or not at all."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         with session_scope() as session:
             consent.sync_from_config(session, settings.config_dir)
-        embedded = worker.EmbeddedWorker() if run_worker else None
-        if embedded:
-            embedded.start()
+        # Stopped in the lifespan, not after uvicorn.run(): uvicorn re-raises SIGTERM once
+        # it has shut down, so code after it would never run.
+        runner = {"thread": worker.EmbeddedWorker, "process": worker.ChildWorker}.get(worker_mode)
+        background = runner() if runner else None
+        if background:
+            background.start()
         try:
             yield
         finally:
-            if embedded:
-                embedded.stop()
+            if background:
+                background.stop()
 
     app = FastAPI(
         title="Social-ops toolkit",

@@ -7,9 +7,13 @@ the one holding a PostgreSQL advisory lock.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import logging
+import os
 import signal
+import subprocess
+import sys
 import threading
 from types import FrameType
 
@@ -84,6 +88,41 @@ class EmbeddedWorker:
     def stop(self) -> None:
         if self.scheduler and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+
+
+class ChildWorker:
+    """The worker as a child process of `toolkit serve` (PostgreSQL with --with-worker), at
+    lower CPU priority so that it never starves the web process's acknowledgements."""
+
+    STOP_TIMEOUT_S = 4
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def _prepare_child() -> None:
+        os.nice(10)
+        # Linux: if `serve` dies without cleaning up (SIGKILL), the worker gets SIGTERM too.
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "toolkit.cli", "worker"],
+            preexec_fn=self._prepare_child if sys.platform == "linux" else None,  # noqa: PLW1509
+        )
+        log.info("worker process %d started", self.process.pid)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=self.STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def _try_leadership(connection: Connection) -> bool:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 from typing import Annotated
 
 import typer
@@ -24,40 +21,15 @@ PortOpt = Annotated[int | None, typer.Option("--port", min=1, max=65535, help="P
 # Uvicorn's grace period for open requests; with the worker's own shutdown this keeps
 # SIGTERM-to-exit well under 10 s.
 GRACEFUL_SHUTDOWN_S = 3
-CHILD_STOP_TIMEOUT_S = 4
-
-
-def _spawn_worker() -> subprocess.Popen[bytes]:
-    """The worker as a child at lower CPU priority, so that it never starves the web
-    process's acknowledgements."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "toolkit.cli", "worker"],
-        preexec_fn=lambda: os.nice(10),  # noqa: PLW1509 - only sets niceness
-    )
-
-
-def _stop_child(child: subprocess.Popen[bytes] | None) -> None:
-    if child is None or child.poll() is not None:
-        return
-    child.terminate()
-    try:
-        child.wait(timeout=CHILD_STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        child.wait()
 
 
 def serve_app(host: str, port: int, *, with_worker: bool) -> None:
     settings = get_settings()
     # Embedded SQLite runs the worker in-process; PostgreSQL runs it as a child on request.
-    embedded = settings.is_sqlite
-    child = _spawn_worker() if with_worker and not embedded else None
-    try:
-        app = create_app(settings, run_worker=embedded)
-        uvicorn.run(app, host=host, port=port, log_level="info",
-                    timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, access_log=False)
-    finally:
-        _stop_child(child)
+    mode = "thread" if settings.is_sqlite else ("process" if with_worker else "none")
+    app = create_app(settings, worker_mode=mode)
+    uvicorn.run(app, host=host, port=port, log_level="info",
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, access_log=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,7 +19,7 @@ from toolkit.consent.schemas import (
     PurposeRead,
 )
 from toolkit.contacts import service as contacts
-from toolkit.kit.deps import PageDep, SessionDep
+from toolkit.kit.deps import IdPath, PageDep, SessionDep
 from toolkit.kit.openapi import NOT_FOUND, PROTECTED
 
 router = APIRouter(prefix="/api/v1", tags=["consent"], responses=PROTECTED)
@@ -48,7 +48,7 @@ def list_purposes(session: SessionDep, _actor: Reader) -> list[Purpose]:
     summary="Current consent state per purpose",
     responses=NOT_FOUND,
 )
-def consent_status(contact_id: int, session: SessionDep, _actor: Reader) -> dict[str, Any]:
+def consent_status(contact_id: IdPath, session: SessionDep, _actor: Reader) -> dict[str, Any]:
     contacts.require(session, contact_id)
     return service.status(session, contact_id=contact_id)
 
@@ -59,7 +59,7 @@ def consent_status(contact_id: int, session: SessionDep, _actor: Reader) -> dict
     summary="Consent events of a contact, newest first",
     responses=NOT_FOUND,
 )
-def consent_history(contact_id: int, session: SessionDep, _actor: Reader, page: PageDep) -> ConsentEventList:
+def consent_history(contact_id: IdPath, session: SessionDep, _actor: Reader, page: PageDep) -> ConsentEventList:
     contacts.require(session, contact_id)
     rows, count = service.history(session, contact_id=contact_id, limit=page.limit, offset=page.offset)
     data = [ConsentEventRead.model_validate({**vars(e), "purpose": code}) for e, code in rows]
@@ -68,7 +68,7 @@ def consent_history(contact_id: int, session: SessionDep, _actor: Reader, page: 
 
 def _change(action: str):  # noqa: ANN202 - returns a route function
     def change(
-        contact_id: int, body: ConsentChangeRequest, request: Request, session: SessionDep, actor: Writer
+        contact_id: IdPath, body: ConsentChangeRequest, request: Request, session: SessionDep, actor: Writer
     ) -> service.ConsentChange:
         contacts.require(session, contact_id)
         return service.record(

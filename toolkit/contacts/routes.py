@@ -11,7 +11,7 @@ from toolkit.auth.service import Actor
 from toolkit.contacts import service
 from toolkit.contacts.models import Contact
 from toolkit.contacts.schemas import ContactCreate, ContactList, ContactRead
-from toolkit.kit.deps import PageDep, SessionDep
+from toolkit.kit.deps import IdPath, PageDep, SessionDep
 from toolkit.kit.openapi import CONFLICT, NOT_FOUND, PROTECTED
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"], responses=PROTECTED)
@@ -20,7 +20,7 @@ Reader = Annotated[Actor, Depends(api_permission("contacts.read"))]
 Writer = Annotated[Actor, Depends(api_permission("contacts.write"))]
 
 
-def load_contact(contact_id: int, session: SessionDep, _actor: Reader) -> Contact:
+def load_contact(contact_id: IdPath, session: SessionDep, _actor: Reader) -> Contact:
     return service.require(session, contact_id)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Path, Query
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -41,3 +41,8 @@ def page_params(
 
 
 PageDep = Annotated[Page, Depends(page_params)]
+
+
+# Database ids are signed 64-bit; anything outside is a 422, not a driver overflow.
+MAX_ID = 2**63 - 1
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]

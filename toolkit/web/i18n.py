@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment
+from markupsafe import Markup, escape
+
+from toolkit.settings import get_settings
 
 LOCALES = ("zh-TW", "en")
 
@@ -23,6 +30,149 @@ MESSAGES: dict[str, dict[str, str]] = {
     "error.back": {"zh-TW": "返回", "en": "Go back"},
     "error.forbidden": {"zh-TW": "您的角色無權執行此操作", "en": "Your role may not do this"},
     "error.csrf": {"zh-TW": "表單已過期，請重新整理後再試一次", "en": "The form expired; reload the page and try again"},
+    # shared
+    "yes": {"zh-TW": "是", "en": "Yes"},
+    "no": {"zh-TW": "否", "en": "No"},
+    "none": {"zh-TW": "—", "en": "—"},
+    "pager.prev": {"zh-TW": "← 上一頁", "en": "← Previous"},
+    "pager.next": {"zh-TW": "下一頁 →", "en": "Next →"},
+    "pager.range": {"zh-TW": "第 {first}–{last} 筆，共 {total} 筆", "en": "{first}–{last} of {total}"},
+    "pager.empty": {"zh-TW": "共 0 筆", "en": "0 of 0"},
+    "time.note": {"zh-TW": "時間以 {tz} 顯示", "en": "Times in {tz}"},
+    # contacts
+    "contacts.title": {"zh-TW": "聯絡人", "en": "Contacts"},
+    "contacts.search": {"zh-TW": "搜尋名稱或 LINE ID 開頭", "en": "Search name or LINE ID prefix"},
+    "contacts.search.submit": {"zh-TW": "搜尋", "en": "Search"},
+    "contacts.search.clear": {"zh-TW": "清除", "en": "Clear"},
+    "contacts.none_found": {"zh-TW": "找不到符合的聯絡人", "en": "No matching contacts"},
+    "contacts.id": {"zh-TW": "編號", "en": "ID"},
+    "contacts.name": {"zh-TW": "顯示名稱", "en": "Display name"},
+    "contacts.line_id": {"zh-TW": "LINE ID", "en": "LINE ID"},
+    "contacts.locale": {"zh-TW": "語言", "en": "Locale"},
+    "contacts.created": {"zh-TW": "建立時間", "en": "Created"},
+    "contacts.tier": {"zh-TW": "會員等級", "en": "Tier"},
+    "contacts.erased": {"zh-TW": "已刪除個資", "en": "Erased"},
+    "contacts.unnamed": {"zh-TW": "（未命名）", "en": "(no name)"},
+    "contacts.back": {"zh-TW": "返回聯絡人列表", "en": "Back to contacts"},
+    "contacts.identities": {"zh-TW": "通路身分", "en": "Channel identities"},
+    "contacts.channel": {"zh-TW": "通路", "en": "Channel"},
+    "contacts.external_id": {"zh-TW": "外部 ID", "en": "External ID"},
+    "contacts.followed": {"zh-TW": "追蹤中", "en": "Following"},
+    "contacts.blocked_at": {"zh-TW": "封鎖時間", "en": "Blocked at"},
+    "contacts.blocked": {"zh-TW": "已封鎖", "en": "blocked"},
+    "contacts.no_identities": {"zh-TW": "沒有通路身分", "en": "No channel identities"},
+    # consent
+    "consent.current": {"zh-TW": "目前同意狀態", "en": "Current consent"},
+    "consent.history": {"zh-TW": "同意紀錄", "en": "Consent history"},
+    "consent.history.more": {"zh-TW": "顯示最新 {shown} 筆，共 {total} 筆", "en": "Newest {shown} of {total} shown"},
+    "consent.history.empty": {"zh-TW": "尚無同意紀錄", "en": "No consent events yet"},
+    "consent.hidden": {"zh-TW": "您的角色無法檢視同意狀態", "en": "Your role may not view consent"},
+    "consent.purpose": {"zh-TW": "目的", "en": "Purpose"},
+    "consent.state": {"zh-TW": "狀態", "en": "State"},
+    "consent.lawful_basis": {"zh-TW": "法律依據", "en": "Lawful basis"},
+    "consent.notice_version": {"zh-TW": "告知版本", "en": "Notice version"},
+    "consent.changed": {"zh-TW": "變更時間", "en": "Changed"},
+    "consent.change": {"zh-TW": "變更", "en": "Change"},
+    "consent.action": {"zh-TW": "動作", "en": "Action"},
+    "consent.source": {"zh-TW": "來源", "en": "Source"},
+    "consent.evidence": {"zh-TW": "佐證", "en": "Evidence"},
+    "consent.actor": {"zh-TW": "操作者", "en": "Actor"},
+    "consent.time": {"zh-TW": "時間", "en": "Time"},
+    "consent.note": {"zh-TW": "備註（選填）", "en": "Note (optional)"},
+    "consent.state.granted": {"zh-TW": "已同意", "en": "Granted"},
+    "consent.state.withdrawn": {"zh-TW": "已撤回", "en": "Withdrawn"},
+    "consent.state.objected": {"zh-TW": "已拒絕", "en": "Objected"},
+    "consent.state.none": {"zh-TW": "未表示", "en": "Not decided"},
+    "consent.action.grant": {"zh-TW": "同意", "en": "Grant"},
+    "consent.action.withdraw": {"zh-TW": "撤回", "en": "Withdraw"},
+    "consent.action.object": {"zh-TW": "拒絕（異議）", "en": "Object"},
+    "consent.done.grant": {"zh-TW": "已記錄同意", "en": "Grant recorded"},
+    "consent.done.withdraw": {"zh-TW": "已記錄撤回", "en": "Withdrawal recorded"},
+    "consent.done.object": {"zh-TW": "已記錄異議", "en": "Objection recorded"},
+    "consent.basis.consent": {"zh-TW": "當事人同意", "en": "Consent"},
+    "consent.basis.contract": {"zh-TW": "契約履行", "en": "Contract"},
+    "consent.basis.legitimate_interest": {"zh-TW": "正當利益", "en": "Legitimate interest"},
+    "consent.basis.legal_obligation": {"zh-TW": "法定義務", "en": "Legal obligation"},
+    "consent.source.follow": {"zh-TW": "加入好友", "en": "Follow"},
+    "consent.source.keyword": {"zh-TW": "關鍵字", "en": "Keyword"},
+    "consent.source.admin": {"zh-TW": "後台", "en": "Admin"},
+    "consent.source.api": {"zh-TW": "API", "en": "API"},
+    "consent.source.import": {"zh-TW": "匯入", "en": "Import"},
+    "consent.source.form": {"zh-TW": "表單", "en": "Form"},
+    "consent.source.cli": {"zh-TW": "命令列", "en": "CLI"},
+    "consent.source.system": {"zh-TW": "系統", "en": "System"},
+    # users
+    "users.title": {"zh-TW": "使用者與角色", "en": "Users and roles"},
+    "users.email": {"zh-TW": "電子郵件", "en": "E-mail"},
+    "users.display_name": {"zh-TW": "名稱（選填）", "en": "Name (optional)"},
+    "users.password": {"zh-TW": "密碼（至少 10 個字元）", "en": "Password (at least 10 characters)"},
+    "users.roles": {"zh-TW": "角色", "en": "Roles"},
+    "users.active": {"zh-TW": "狀態", "en": "Status"},
+    "users.is_active": {"zh-TW": "啟用中", "en": "Active"},
+    "users.is_inactive": {"zh-TW": "已停用", "en": "Deactivated"},
+    "users.created": {"zh-TW": "建立時間", "en": "Created"},
+    "users.last_login": {"zh-TW": "最後登入", "en": "Last login"},
+    "users.new": {"zh-TW": "新增使用者", "en": "New user"},
+    "users.create": {"zh-TW": "建立", "en": "Create"},
+    "users.save_roles": {"zh-TW": "儲存角色", "en": "Save roles"},
+    "users.deactivate": {"zh-TW": "停用", "en": "Deactivate"},
+    "users.reactivate": {"zh-TW": "重新啟用", "en": "Reactivate"},
+    "users.you": {"zh-TW": "（您）", "en": "(you)"},
+    "users.done.created": {"zh-TW": "已建立使用者", "en": "User created"},
+    "users.done.roles": {"zh-TW": "已更新角色", "en": "Roles updated"},
+    "users.done.active": {"zh-TW": "已更新狀態", "en": "Status updated"},
+    "users.error.user_exists": {"zh-TW": "已有使用者使用此電子郵件", "en": "A user with this e-mail already exists"},
+    "users.error.weak_password": {"zh-TW": "密碼至少需要 10 個字元", "en": "The password needs at least 10 characters"},
+    "users.error.unknown_role": {"zh-TW": "請至少選擇一個有效的角色", "en": "Choose at least one valid role"},
+    "role.admin": {"zh-TW": "管理員", "en": "Admin"},
+    "role.editor": {"zh-TW": "編輯", "en": "Editor"},
+    "role.approver": {"zh-TW": "審核者", "en": "Approver"},
+    "role.ops": {"zh-TW": "營運", "en": "Ops"},
+    "role.agent": {"zh-TW": "客服", "en": "Agent"},
+    "role.privacy_officer": {"zh-TW": "個資長", "en": "Privacy officer"},
+    # tokens
+    "tokens.title": {"zh-TW": "API 權杖", "en": "API tokens"},
+    "tokens.mine": {"zh-TW": "我的權杖", "en": "Your tokens"},
+    "tokens.all": {"zh-TW": "所有使用者的權杖", "en": "All users' tokens"},
+    "tokens.none": {"zh-TW": "尚無權杖", "en": "No tokens yet"},
+    "tokens.new": {"zh-TW": "建立權杖", "en": "New token"},
+    "tokens.name": {"zh-TW": "名稱", "en": "Name"},
+    "tokens.days": {"zh-TW": "有效天數（留空為不過期）", "en": "Valid for days (empty: no expiry)"},
+    "tokens.create": {"zh-TW": "建立", "en": "Create"},
+    "tokens.owner": {"zh-TW": "擁有者", "en": "Owner"},
+    "tokens.prefix": {"zh-TW": "開頭", "en": "Starts with"},
+    "tokens.created": {"zh-TW": "建立時間", "en": "Created"},
+    "tokens.expires": {"zh-TW": "到期", "en": "Expires"},
+    "tokens.last_used": {"zh-TW": "最後使用", "en": "Last used"},
+    "tokens.status": {"zh-TW": "狀態", "en": "Status"},
+    "tokens.status.active": {"zh-TW": "有效", "en": "Active"},
+    "tokens.status.revoked": {"zh-TW": "已撤銷", "en": "Revoked"},
+    "tokens.status.expired": {"zh-TW": "已過期", "en": "Expired"},
+    "tokens.revoke": {"zh-TW": "撤銷", "en": "Revoke"},
+    "tokens.never": {"zh-TW": "不過期", "en": "Never"},
+    "tokens.created_once": {
+        "zh-TW": "請立即複製此權杖，離開此頁後將無法再次顯示：",
+        "en": "Copy this token now; it will not be shown again:",
+    },
+    "tokens.done.revoked": {"zh-TW": "已撤銷權杖", "en": "Token revoked"},
+    "tokens.error.invalid_input": {"zh-TW": "名稱需為 1 至 100 個字元", "en": "The name needs 1 to 100 characters"},
+    # audit
+    "audit.title": {"zh-TW": "稽核紀錄", "en": "Audit log"},
+    "audit.verify": {"zh-TW": "驗證雜湊鏈", "en": "Verify chain"},
+    "audit.verify.ok": {"zh-TW": "雜湊鏈完整：已檢查 {rows} 筆", "en": "Chain intact: {rows} rows checked"},
+    "audit.verify.bad": {
+        "zh-TW": "雜湊鏈遭竄改或缺漏：第 {row} 筆起不符（已檢查 {rows} 筆）",
+        "en": "Chain broken at row {row} ({rows} rows checked before it)",
+    },
+    "audit.back": {"zh-TW": "返回稽核紀錄", "en": "Back to the audit log"},
+    "audit.id": {"zh-TW": "序號", "en": "#"},
+    "audit.time": {"zh-TW": "時間", "en": "Time"},
+    "audit.actor": {"zh-TW": "操作者", "en": "Actor"},
+    "audit.action": {"zh-TW": "動作", "en": "Action"},
+    "audit.target": {"zh-TW": "對象", "en": "Target"},
+    "audit.details": {"zh-TW": "內容", "en": "Details"},
+    "audit.hash": {"zh-TW": "雜湊", "en": "Hash"},
+    "audit.empty": {"zh-TW": "尚無稽核紀錄", "en": "No audit entries yet"},
 }
 
 
@@ -45,3 +195,19 @@ def translator(locale: str) -> Callable[..., str]:
         return text.format(**values) if values else text
 
     return t
+
+
+def local_time(value: datetime | None, seconds: bool = False) -> Markup:
+    """A stored UTC time as staff read it (settings.timezone), keeping the exact UTC instant
+    machine-readable and on hover."""
+    if value is None:
+        return Markup('<span class="muted">—</span>')
+    shown = value.astimezone(ZoneInfo(get_settings().timezone))
+    utc = value.isoformat(timespec="seconds")
+    text = shown.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return Markup('<time datetime="{0}" title="{0}">{1}</time>').format(escape(utc), text)
+
+
+def install_filters(env: Environment) -> None:
+    # Called by each pages module: templating.py's environment is shared, so this is idempotent.
+    env.filters["local_time"] = local_time

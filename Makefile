@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test install system-deps postgres lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Migrate an embedded SQLite DB, seed the demo brand and serve on http://127.0.0.1:8000
+demo: install
+	$(BIN)/toolkit demo
+
+## Install what is missing (Python deps, chromium, CJK fonts), start PostgreSQL, run everything
+test: install system-deps postgres
+	$(BIN)/lint-imports
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
+
+system-deps:
+	@bash scripts/ensure-system-deps.sh
+
+postgres:
+	@bash scripts/ensure-postgres.sh
+
+lint: install
+	$(BIN)/lint-imports
+
+bench: install
+	@for script in benchmarks/*.py; do case $$script in */_*) continue;; esac; $(BIN)/python $$script || exit $$?; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache toolkit.db toolkit.db-wal toolkit.db-shm

@@ -1,0 +1,89 @@
+"""Starting real `toolkit` processes for tests that need them (serve, worker, CLI)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import fresh_postgres_database
+from toolkit.settings import REPO_ROOT
+
+TOOLKIT = [sys.executable, "-m", "toolkit.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def toolkit_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLKIT_")}
+    return {**env, "TOOLKIT_DATABASE_URL": database_url, "TOOLKIT_ENV": "test", **extra}
+
+
+def run_toolkit(args: list[str], env: dict[str, str], *, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(TOOLKIT + args, env=env, input=input, capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO_ROOT)
+
+
+def fresh_database(kind: str, tmp_path: Path, name: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / (name + '.db')}"
+    return fresh_postgres_database(name)
+
+
+def wait_healthy(base_url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early with {process.returncode}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{base_url} did not become healthy in {timeout} s")
+
+
+@contextmanager
+def running_server(env: dict[str, str], *extra_args: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`toolkit serve` on a free loopback port; stopped with SIGTERM afterwards."""
+    port = free_port()
+    process = subprocess.Popen(TOOLKIT + ["serve", "--port", str(port), *extra_args], env=env, cwd=REPO_ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base_url, process)
+        yield base_url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def children_of(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "zombie" in status.read_text())
