@@ -23,7 +23,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Connection, text
 
-from toolkit.db import get_engine, session_scope
+from toolkit import db
 from toolkit.consent import service as consent
 from toolkit.kit.jobs import JOB_MODULES, REGISTRY, JobSpec
 from toolkit.kit.metrics import JOB_RUNS
@@ -56,7 +56,7 @@ def run_job(name: str) -> None:
 def build_scheduler() -> BackgroundScheduler:
     settings = get_settings()
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=get_engine(), tablename="apscheduler_jobs")},
+        jobstores={"default": SQLAlchemyJobStore(engine=db.get_engine(), tablename="apscheduler_jobs")},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone=settings.timezone,
     )
@@ -144,12 +144,12 @@ def run_forever(stop: threading.Event | None = None, *, poll_s: float | None = N
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
 
-    with session_scope() as session:
+    with db.session_scope() as session:
         consent.sync_from_config(session, get_settings().config_dir)
 
     scheduler: BackgroundScheduler | None = None
     # The advisory lock lives as long as this connection: keep it open while leading.
-    with get_engine().connect() as leader_connection:
+    with db.get_engine().connect() as leader_connection:
         try:
             while not stop.is_set():
                 if scheduler is None and _try_leadership(leader_connection):
