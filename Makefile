@@ -35,8 +35,12 @@ postgres:
 lint: install
 	$(BIN)/lint-imports
 
-bench: install
-	@for script in benchmarks/*.py; do case $$script in */_*) continue;; esac; $(BIN)/python $$script || exit $$?; done
+## Benchmarks run on PostgreSQL (a database of their own, never the test one)
+BENCH_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/bench
+bench: install postgres
+	@psql -h 127.0.0.1 -U postgres -tc "SELECT 1 FROM pg_database WHERE datname = 'bench'" | grep -q 1 || psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE bench" >/dev/null
+	@for script in benchmarks/*.py; do case $$script in */_*) continue;; esac; \
+	  TOOLKIT_DATABASE_URL=$${TOOLKIT_DATABASE_URL:-$(BENCH_DATABASE_URL)} $(BIN)/python $$script || exit $$?; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache toolkit.db toolkit.db-wal toolkit.db-shm

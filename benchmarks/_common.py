@@ -25,14 +25,14 @@ if str(REPO_ROOT) not in sys.path:  # run as `python benchmarks/x.py` without an
 
 KEYS = ("benchmark", "metric", "value", "unit", "baseline", "baseline_value", "ratio", "target", "params")
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 T = TypeVar("T")
 
 
-def log(message: str) -> None:
-    """Progress for the reader, on stderr."""
-    console.print(message)
+def log(message: str, *, markup: bool = True) -> None:
+    """Progress for the reader, on stderr (markup=False for text with [brackets] of its own)."""
+    console.print(message, markup=markup)
 
 
 @contextmanager
@@ -74,6 +74,34 @@ def time_runs(fn: Callable[[], T], *, runs: int = 3, warmup: int = 1, label: str
         timed.append(time.perf_counter() - start)
         console.print(f"  {label} run {i + 1}/{runs}: {timed[-1]:.3f} s")
     return Timing(statistics.median(timed), timed, warm, result)
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], Any]], *, runs: int = 3, warmup: int = 1
+) -> dict[str, Timing]:
+    """Like `time_runs` for several functions, taking turns (a, b, c, a, b, c, ...), so
+    that when the machine is shared, load that comes and goes falls on all of them alike
+    and their ratios stay meaningful."""
+    if runs < 1:
+        raise ValueError("runs must be at least 1")
+    warm: dict[str, list[float]] = {name: [] for name in fns}
+    timed: dict[str, list[float]] = {name: [] for name in fns}
+    results: dict[str, Any] = {}
+    for i in range(warmup + runs):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            result = fn()
+            elapsed = time.perf_counter() - start
+            if i < warmup:
+                warm[name].append(elapsed)
+                console.print(f"  {name} warm-up {i + 1}/{warmup}: {elapsed:.3f} s")
+            else:
+                timed[name].append(elapsed)
+                results[name] = result
+                console.print(f"  {name} run {i - warmup + 1}/{runs}: {elapsed:.3f} s")
+    return {
+        name: Timing(statistics.median(timed[name]), timed[name], warm[name], results[name]) for name in fns
+    }
 
 
 def ratio(baseline_value: float | None, value: float | None) -> float | None:

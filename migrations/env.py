@@ -7,7 +7,7 @@ import importlib
 from alembic import context
 from sqlalchemy import Connection
 
-from toolkit.db import Base, make_engine
+from toolkit.db import Base, BigId, JsonDoc, UtcDateTime, make_engine
 from toolkit.settings import get_settings
 
 MODEL_MODULES = [
@@ -16,6 +16,8 @@ MODEL_MODULES = [
     "toolkit.auth.models",
     "toolkit.contacts.models",
     "toolkit.consent.models",
+    "toolkit.inbox.models",
+    "toolkit.line.sandbox.models",
 ]
 for module in MODEL_MODULES:
     importlib.import_module(module)
@@ -31,11 +33,26 @@ def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001, AN
     return table_name not in EXTERNALLY_DEFINED_TABLES
 
 
+def render_item(type_, obj, autogen_context):  # noqa: ANN001, ANN201 - Alembic hook
+    """Write our shared column types by name, so generated migrations need no hand edits."""
+    if type_ != "type":
+        return False
+    for name, shared in (("BigId", BigId), ("JsonDoc", JsonDoc)):
+        if obj is shared:
+            autogen_context.imports.add(f"from toolkit.db import {name}")
+            return name
+    if isinstance(obj, UtcDateTime):
+        autogen_context.imports.add("from toolkit.db import UtcDateTime")
+        return "UtcDateTime()"
+    return False
+
+
 def run_with(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
         include_object=include_object,
+        render_item=render_item,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

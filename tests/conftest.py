@@ -34,7 +34,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def worker_suffix() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # The pid keeps two test runs on one machine (two checkouts) from dropping each other's DB.
+    return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
 
 
 def postgres_available() -> str | None:
@@ -57,6 +58,13 @@ def fresh_postgres_database(name: str) -> str:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(name: str) -> None:
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def prepare(engine: Engine) -> None:
@@ -84,6 +92,8 @@ def backend_engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
     yield engines
     for engine in engines.values():
         engine.dispose()
+    if "postgresql" in engines:
+        drop_postgres_database(engines["postgresql"].url.database)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -102,6 +112,7 @@ def session(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[Session
     factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
     monkeypatch.setattr(db, "get_sessionmaker", lambda: factory)
     monkeypatch.setattr(db, "get_engine", lambda: engine)
+    monkeypatch.setattr(db, "get_async_engine", lambda: None)  # hot paths take the joined sync route
     test_session = factory()
     try:
         yield test_session

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from toolkit import __version__
 from toolkit.auth import pages as auth_pages
@@ -24,21 +25,29 @@ from toolkit.consent import routes as consent_routes
 from toolkit.consent import service as consent
 from toolkit.contacts import pages as contact_pages
 from toolkit.contacts import routes as contact_routes
+from toolkit.inbox import pages as inbox_pages
+from toolkit.inbox import routes as inbox_routes
 from toolkit.audit import pages as audit_pages
+from toolkit import db
 from toolkit.db import session_scope
+from toolkit.line.sandbox import DbStore, create_sandbox_app
+from toolkit.line.sandbox.models import SandboxReplyToken
 from toolkit.kit import secrets
 from toolkit.kit.errors import ToolkitError
 from toolkit.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from toolkit.kit.openapi import operation_id
-from toolkit.settings import Settings, get_settings
+from toolkit.line.webhook import InboundEvent
+from toolkit.settings import SANDBOX_PREFIX, Settings, get_settings
 from toolkit.web import routes as web_routes
+from toolkit.web.i18n import has_message
 from toolkit.web.templating import render
 from toolkit import worker
 
 log = logging.getLogger(__name__)
 
 API_ROUTERS = [contact_routes.router, consent_routes.router, auth_routes.router]
-PAGE_ROUTERS = [web_routes.pages, contact_pages.pages, consent_pages.pages, auth_pages.pages, audit_pages.pages]
+PAGE_ROUTERS = [web_routes.pages, contact_pages.pages, consent_pages.pages, auth_pages.pages, audit_pages.pages,
+                inbox_pages.pages]
 
 
 def _wants_html(request: Request) -> bool:
@@ -50,11 +59,52 @@ def _error_response(request: Request, exc: ToolkitError) -> Response:
     if isinstance(exc, LoginRequired) and not request.url.path.startswith("/api/"):
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     if _wants_html(request):
-        return render(request, "web/error.html", {"status_code": exc.status_code, "message": exc.message},
-                      status_code=exc.status_code)
+        # Staff read the error in their language; the service's own (English) detail follows.
+        key = next((k for k in (f"error.{exc.code}", f"error.{exc.status_code}") if has_message(k)), None)
+        context = {"status_code": exc.status_code, "message": exc.message, "summary_key": key}
+        return render(request, "web/error.html", context, status_code=exc.status_code)
     body = {"detail": exc.message, "code": exc.code, **exc.details}
     headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+class RequestContextMiddleware:
+    """A request id on every response (`x-request-id`, kept from the request when given;
+    `request.state.request_id`), and Prometheus counts and latency per route template.
+
+    Pure ASGI rather than `@app.middleware("http")`: BaseHTTPMiddleware runs every request
+    through an extra task group and memory streams, which cost the LINE webhook more than
+    the rest of its work. `fast_paths` maps (method, path) to a bare ASGI handler that is
+    served from here, before the session middleware and the router (rule 18)."""
+
+    def __init__(self, app: ASGIApp, fast_paths: dict[tuple[str, str], ASGIApp] | None = None) -> None:
+        self.app = app
+        self.fast_paths = fast_paths or {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), None)
+        request_id = request_id or os.urandom(16).hex()  # as uuid4().hex, without the UUID object
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id.encode("latin-1"))]
+            await send(message)
+
+        fast = self.fast_paths.get((scope["method"], scope["path"]))
+        try:
+            await (fast or self.app)(scope, receive, send_with_id)
+        finally:
+            template = scope["path"] if fast else getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(scope["method"], template, str(status)).inc()
+            HTTP_LATENCY.labels(scope["method"], template).observe(time.perf_counter() - started)
 
 
 WorkerMode = Literal["none", "thread", "process"]
@@ -91,6 +141,7 @@ def create_app(settings: Settings | None = None, *, worker_mode: WorkerMode = "n
 
     with session_scope() as session:
         signing_key = secrets.get_secret(session, secrets.SESSION_KEY)
+        app.state.line_channel_secret = secrets.get_secret(session, secrets.LINE_CHANNEL_SECRET)
     app.add_middleware(
         SessionMiddleware,
         secret_key=signing_key,
@@ -100,24 +151,41 @@ def create_app(settings: Settings | None = None, *, worker_mode: WorkerMode = "n
         https_only=settings.cookies_secure,
     )
 
-    @app.middleware("http")
-    async def request_id_and_metrics(request: Request, call_next):  # noqa: ANN001, ANN202
-        request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        HTTP_REQUESTS.labels(request.method, template, str(response.status_code)).inc()
-        HTTP_LATENCY.labels(request.method, template).observe(time.perf_counter() - started)
-        response.headers["x-request-id"] = request.state.request_id
-        return response
+    # Outermost of ours: every request gets its id and its metrics, and the LINE webhook
+    # leaves the stack here (STYLE.md rule 18).
+    app.add_middleware(RequestContextMiddleware, fast_paths={("POST", inbox_routes.PATH): inbox_routes.webhook_asgi})
 
     app.add_exception_handler(ToolkitError, _error_response)  # type: ignore[arg-type]
 
     for router in API_ROUTERS:
         app.include_router(router)
+    app.include_router(inbox_routes.router)
     app.include_router(web_routes.system)
     for router in PAGE_ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
+    if settings.line_sandbox:
+        mount_sandbox(app, settings)
     return app
+
+
+def mount_sandbox(app: FastAPI, settings: Settings) -> None:
+    """The LINE sandbox under /sandbox/line, its state in our database so that every serve
+    process shares it; reply tokens of events reaching our webhook become valid there."""
+    sandbox_app = create_sandbox_app(
+        DbStore(db.get_engine()),
+        webhook_url=settings.base_url.rstrip("/") + "/line/webhook",
+        channel_secret=app.state.line_channel_secret,
+    )
+    sandbox = sandbox_app.state.sandbox
+
+    def register_reply_tokens(events: list[InboundEvent]) -> None:
+        for event in events:
+            if event.reply_token and event.user_id:
+                sandbox.register_reply_token(event.reply_token, event.user_id)
+
+    # On PostgreSQL the webhook upserts the tokens into the sandbox's table in its own
+    # statement instead of calling this (one round trip per acknowledgement, rule 18).
+    app.state.reply_token_sink = inbox_routes.ReplyTokenSink(
+        register_reply_tokens, table=SandboxReplyToken.__table__, ttl_s=sandbox.config.reply_token_ttl_s)
+    app.mount(SANDBOX_PREFIX, sandbox_app)

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -58,7 +59,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # libpq would wait minutes for an unreachable server; fail within seconds instead.
+    connect_args = {"connect_timeout": 5, **kwargs.pop("connect_args", {})}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -77,12 +80,25 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # IMMEDIATE: take the write lock up front. With a deferred BEGIN, a transaction that
+        # read before another one committed fails on its first write (SQLITE_BUSY_SNAPSHOT)
+        # instead of waiting; embedded mode has web and worker threads writing at once.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 @lru_cache
 def get_engine() -> Engine:
     return make_engine(get_settings().database_url)
+
+
+@lru_cache
+def get_async_engine() -> AsyncEngine | None:
+    """An asyncio engine (psycopg's async mode) for the few hot paths that must not block
+    the event loop; None on SQLite, whose callers use the sync engine in a thread."""
+    url = get_settings().database_url
+    if not url.startswith("postgresql"):
+        return None
+    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
 @lru_cache
@@ -109,4 +125,5 @@ def reset_engine() -> None:
     if get_engine.cache_info().currsize:
         get_engine().dispose()
     get_engine.cache_clear()
+    get_async_engine.cache_clear()
     get_sessionmaker.cache_clear()

@@ -107,4 +107,5 @@ def banner(logins: list[DemoLogin], url: str) -> str:
         f"\n  Demo brand ready at {url}\n"
         f"  Admin login / 管理員登入:  {admin.email}  password / 密碼: {admin.password}\n"
         f"  Other roles (passwords change at every `toolkit demo`):\n{others}\n"
+        f"  LINE sandbox: {url}/sandbox/line  ·  chat simulator: {url}/admin/line/simulator\n"
     )

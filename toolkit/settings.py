@@ -13,10 +13,17 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+LINE_API_BASE = "https://api.line.me"
+SANDBOX_PREFIX = "/sandbox/line"
+
 # Values that appear in docs and examples; a production deployment must not run on them.
 KNOWN_DEFAULT_SECRETS = frozenset(
     {"", "change-me", "changeme", "secret", "dev", "development", "insecure", "toolkit", "password"}
 )
+
+
+class ConfigFileError(ValueError):
+    """config/toolkit.yaml cannot be read as settings."""
 
 
 class YamlConfigSource(PydanticBaseSettingsSource):
@@ -26,9 +33,12 @@ class YamlConfigSource(PydanticBaseSettingsSource):
         super().__init__(settings_cls)
         self.data: dict[str, Any] = {}
         if path.is_file():
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            try:
+                loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as exc:
+                raise ConfigFileError(f"{path} is not valid YAML: {exc}".splitlines()[0]) from exc
             if not isinstance(loaded, dict):
-                raise ValueError(f"{path}: expected a mapping of setting names to values")
+                raise ConfigFileError(f"{path}: expected a mapping of setting names to values")
             self.data = loaded
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
@@ -62,6 +72,15 @@ class Settings(BaseSettings):
     secure_cookies: bool | None = None
     worker_poll_s: float = Field(default=1.0, gt=0)
 
+    # LINE Messaging API. An explicit line_api_base always wins; without it messages go to
+    # the mounted sandbox when line_sandbox is on, else to LINE.
+    line_channel_secret: SecretStr | None = None
+    line_channel_access_token: SecretStr | None = None
+    line_api_base: str | None = None
+    line_sandbox: bool = False
+    # How long handled webhook events stay in the inbox for inspection.
+    webhook_retention_days: int = Field(default=30, ge=1, le=3650)
+
     @field_validator("database_url")
     @classmethod
     def _normalise_postgres_driver(cls, value: str) -> str:
@@ -69,13 +88,15 @@ class Settings(BaseSettings):
         for prefix in ("postgres://", "postgresql://"):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix):]
+        if not value.startswith(("sqlite://", "postgresql+psycopg://")):
+            raise ValueError("use a sqlite:/// or postgresql:// URL (the toolkit supports SQLite and PostgreSQL)")
         return value
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> "Settings":
         if self.env != "production":
             return self
-        for name in ("secret_key", "suppression_key"):
+        for name in ("secret_key", "suppression_key", "line_channel_secret", "line_channel_access_token"):
             value = getattr(self, name)
             if value is not None and value.get_secret_value().strip().lower() in KNOWN_DEFAULT_SECRETS:
                 raise ValueError(f"TOOLKIT_{name.upper()} is a known default; set a real secret in production")
@@ -84,6 +105,14 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def effective_line_api_base(self) -> str:
+        if self.line_api_base:
+            return self.line_api_base.rstrip("/")
+        if self.line_sandbox:
+            return self.base_url.rstrip("/") + SANDBOX_PREFIX
+        return LINE_API_BASE
 
     @property
     def cookies_secure(self) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from toolkit.consent import gate
 from toolkit.consent import service as consent
 from toolkit.contacts import service as contacts
 from toolkit.contacts.models import Contact
@@ -104,3 +105,15 @@ def test_objection_to_marketing_is_not_overturned_by_an_import(session):
 
     assert not result.applied and result.state == "objected"
     assert consent.allowed(session, [person.id], purpose=PUSH, channel="line") == set()
+
+
+def test_a_large_dense_id_list_is_gated_like_a_small_one(session, monkeypatch):
+    """Big, dense lists take a range scan intersected in Python instead of ANY(array)."""
+    people = [make_contact(session, consent_to={PUSH: "grant"}) for _ in range(3)]
+    make_contact(session, consent_to={PUSH: "withdraw"})
+    ids = [p.id for p in people] + [max(p.id for p in people) + 1]
+    expected = consent.allowed(session, ids, purpose=PUSH, channel="line")
+
+    monkeypatch.setattr(gate, "DENSE_LIST_MIN", 1)
+
+    assert consent.allowed(session, ids, purpose=PUSH, channel="line") == expected == {p.id for p in people}

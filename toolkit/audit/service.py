@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, Row, func, select, update
 from sqlalchemy.orm import Session
 
 from toolkit.audit.models import AuditHead, AuditLog
@@ -130,20 +130,37 @@ def record_many(session: Session, entries: Sequence[AuditEntry]) -> list[AuditLo
     return rows
 
 
+def _chain_rows(session: Session, *where: ColumnElement[bool], limit: int | None = None) -> Sequence[Row[Any]]:
+    # Core rows, not entities: a long chain must not fill the session's identity map.
+    return session.execute(
+        select(*AuditLog.__table__.columns).where(*where).order_by(AuditLog.id).limit(limit)
+    ).all()
+
+
+def _readable_rows(session: Session, *, after: int, limit: int) -> tuple[Sequence[Row[Any]], Any]:
+    """The next rows of the chain and, if one of them holds values that cannot even be
+    read back (raw SQL can write text that is not JSON or not a date into SQLite), the
+    rows before it and its id."""
+    try:
+        return _chain_rows(session, AuditLog.id > after, limit=limit), None
+    except (ValueError, TypeError):  # json.JSONDecodeError is a ValueError
+        pass
+    rows: list[Row[Any]] = []
+    ids = session.scalars(select(AuditLog.id).where(AuditLog.id > after).order_by(AuditLog.id).limit(limit))
+    for row_id in ids.all():
+        try:
+            rows.extend(_chain_rows(session, AuditLog.id == row_id))
+        except (ValueError, TypeError):
+            return rows, row_id
+    return rows, None
+
+
 def verify(session: Session, *, batch_size: int = 5000) -> ChainReport:
     """Recompute the chain from the first row; report the first row that does not fit."""
     expected_prev, expected_id, checked = GENESIS_HASH, 1, 0
     last_id = 0
     while True:
-        # Core rows, not entities: a long chain must not fill the session's identity map.
-        batch = session.execute(
-            select(*AuditLog.__table__.columns)
-            .where(AuditLog.id > last_id)
-            .order_by(AuditLog.id)
-            .limit(batch_size)
-        ).all()
-        if not batch:
-            break
+        batch, unreadable = _readable_rows(session, after=last_id, limit=batch_size)
         for row in batch:
             if row.id != expected_id:
                 return ChainReport(False, checked, expected_id, f"row {expected_id} is missing")
@@ -162,10 +179,28 @@ def verify(session: Session, *, batch_size: int = 5000) -> ChainReport:
             if recomputed != row.hash:
                 return ChainReport(False, checked, row.id, f"row {row.id} was altered")
             expected_prev, expected_id, checked = row.hash, row.id + 1, checked + 1
+        if unreadable is not None:
+            if unreadable != expected_id:
+                return ChainReport(False, checked, expected_id, f"row {expected_id} is missing")
+            return ChainReport(False, checked, unreadable, f"row {unreadable} was altered (unreadable values)")
+        if not batch:
+            break
         last_id = batch[-1].id
-    head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID)).scalar_one()
-    if head.seq != expected_id - 1 or head.hash != expected_prev:
-        return ChainReport(False, checked, expected_id, f"rows after {expected_id - 1} were removed")
+    return _check_head(session, last_id=expected_id - 1, last_hash=expected_prev, checked=checked)
+
+
+def _check_head(session: Session, *, last_id: int, last_hash: str, checked: int) -> ChainReport:
+    """The head row records the tip; a chain that ends early lost its last rows."""
+    head = session.execute(select(AuditHead).where(AuditHead.id == HEAD_ID)).scalar_one_or_none()
+    if head is None:
+        return ChainReport(False, checked, None, "the chain head (audit_head) is missing")
+    if head.seq > last_id:
+        return ChainReport(False, checked, last_id + 1, f"rows after {last_id} were removed")
+    if head.seq < last_id:
+        return ChainReport(False, checked, head.seq + 1, f"rows after {head.seq} were added outside the chain")
+    if head.hash != last_hash:
+        bad = last_id or None
+        return ChainReport(False, checked, bad, f"row {last_id} does not match the chain head")
     return ChainReport(True, checked)
 
 

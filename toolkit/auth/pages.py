@@ -17,11 +17,10 @@ from toolkit.kit.deps import SessionDep
 from toolkit.kit.errors import InvalidInput, ToolkitError
 from toolkit.settings import get_settings
 from toolkit.web.csrf import verify_csrf
-from toolkit.web.i18n import install_filters, translator
+from toolkit.web.i18n import translator
 from toolkit.web.templating import render, request_locale, templates
 
 pages = APIRouter(include_in_schema=False)
-install_filters(templates.env)
 
 Admin = Annotated[Actor, Depends(page_permission("users.manage"))]
 TokenOwner = Annotated[Actor, Depends(page_permission("tokens.own"))]

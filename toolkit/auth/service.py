@@ -30,6 +30,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit.read": frozenset({"privacy_officer"}),
     "users.manage": frozenset(),
     "tokens.own": frozenset(ROLES),
+    # The LINE inbox (events, dead-letter retries, quota) and the sandbox's chat simulator.
+    "line.inbox": frozenset({"ops", "agent"}),
+    "line.simulate": frozenset({"ops", "agent"}),
 }
 
 _hasher = PasswordHasher()
@@ -57,6 +60,10 @@ class TokenNotFound(NotFound):
 
 class InvalidCredentials(NotAuthenticated):
     code = "invalid_credentials"
+
+
+class LastAdmin(Conflict):
+    code = "last_admin"
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,15 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.email)))
 
 
+def _keep_an_admin(session: Session, *, leaving: User) -> None:
+    """Nobody could manage users again if the last active admin lost the role."""
+    if "admin" not in leaving.roles or not leaving.active:
+        return
+    others = [u for u in session.scalars(select(User).where(User.active, User.id != leaving.id)) if "admin" in u.roles]
+    if not others:
+        raise LastAdmin("this is the last active admin; make someone else admin first")
+
+
 def set_roles(session: Session, *, user_id: int, roles: list[str], actor: str) -> User:
     user = get_user(session, user_id)
     if user is None:
@@ -145,6 +161,8 @@ def set_roles(session: Session, *, user_id: int, roles: list[str], actor: str) -
     unknown = sorted(set(roles) - set(ROLES))
     if unknown or not roles:
         raise UnknownRole(f"unknown role {', '.join(unknown) or '(none)'}; roles: {', '.join(ROLES)}")
+    if "admin" not in roles:
+        _keep_an_admin(session, leaving=user)
     before = list(user.roles)
     user.roles = sorted(set(roles))
     audit.record(session, actor=actor, action="user.set_roles", target_type="user", target_id=user.id,
@@ -157,6 +175,8 @@ def set_active(session: Session, *, user_id: int, active: bool, actor: str) -> U
     user = get_user(session, user_id)
     if user is None:
         raise UserNotFound(f"no user with id {user_id}")
+    if not active:
+        _keep_an_admin(session, leaving=user)
     user.active = active
     audit.record(session, actor=actor, action="user.activate" if active else "user.deactivate",
                  target_type="user", target_id=user.id)

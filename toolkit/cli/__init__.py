@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from pydantic import ValidationError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from toolkit.cli import audit, consent, contacts, db, run, users
+from toolkit.cli import audit, consent, contacts, db, line, run, users
 from toolkit.kit.errors import ToolkitError
+from toolkit.settings import ConfigFileError
 
 app = typer.Typer(
     name="toolkit",
@@ -23,7 +26,16 @@ app.add_typer(contacts.app, name="contacts")
 app.add_typer(consent.app, name="consent")
 app.add_typer(users.app, name="users")
 app.add_typer(audit.app, name="audit")
+app.add_typer(line.app, name="line")
 run.register(app)
+
+
+# libpq waits for an unreachable server for minutes (psycopg's default: 130 s). A command
+# line should give up within seconds; PGCONNECT_TIMEOUT set by the user still wins.
+CONNECT_TIMEOUT_S = "3"
+# SQLSTATEs (PostgreSQL) and messages (SQLite) that mean the schema is missing or old.
+UNMIGRATED_SQLSTATES = frozenset({"42P01", "42703"})  # undefined_table, undefined_column
+UNMIGRATED_SQLITE = ("no such table", "no such column")
 
 
 def fail(message: str) -> None:
@@ -31,18 +43,37 @@ def fail(message: str) -> None:
     raise SystemExit(2)
 
 
+def database_problem(exc: DBAPIError) -> str:
+    text = next(iter(str(exc.orig if exc.orig is not None else exc).strip().splitlines()), type(exc).__name__)
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in UNMIGRATED_SQLSTATES or text.startswith(UNMIGRATED_SQLITE):
+        return f"the database is not migrated ({text}); run `toolkit db upgrade`"
+    return f"database error: {text}"
+
+
+def settings_problem(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])  # empty for checks across settings
+    message = first["msg"].removeprefix("Value error, ")  # pydantic's prefix says nothing to a user
+    return f"invalid settings: {f'TOOLKIT_{where.upper()}: ' if where else ''}{message}"
+
+
 def main() -> None:
     """Console entry point: every known failure becomes one line on stderr and exit 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_S)
     try:
         app()
     except ToolkitError as exc:
         fail(exc.message)
-    except (OperationalError, ProgrammingError) as exc:
-        text = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
-        if "no such table" in text or "does not exist" in text:
-            fail(f"the database is not migrated ({text}); run `toolkit db upgrade`")
-        fail(f"database error: {text}")
+    except DBAPIError as exc:
+        fail(database_problem(exc))
+    except ArgumentError as exc:  # also NoSuchModuleError: an unknown database URL scheme
+        fail(f"invalid TOOLKIT_DATABASE_URL: {exc}")
+    except ValidationError as exc:
+        fail(settings_problem(exc))
+    except ConfigFileError as exc:
+        fail(str(exc))
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)

@@ -18,6 +18,7 @@ def verify() -> None:
     if report.ok:
         typer.echo(f"audit chain intact: {report.rows_checked} rows verified")
         return
-    typer.echo(f"audit chain BROKEN at row {report.first_bad_id}: {report.problem} "
-               f"({report.rows_checked} rows before it verified)", err=True)
+    where = f" at row {report.first_bad_id}" if report.first_bad_id is not None else ""
+    typer.echo(f"audit chain BROKEN{where}: {report.problem} ({report.rows_checked} rows before it verified)",
+               err=True)
     raise typer.Exit(1)

@@ -30,17 +30,19 @@ def import_contacts(
     with session_scope() as session:
         purposes = {p.code for p in consent.list_purposes(session)}
     source = importer.inspect_file(file, purposes)
-    report = importer.ImportReport()
+    run = importer.ImportRun(purposes=purposes, actor=actor, file=file.name)
     rows = importer.read_rows(source)
-    seen: set[str] = set()
     columns = [TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=stderr, transient=True) as progress:
+    # On a terminal the bar disappears when done; in a log its final state stays.
+    with Progress(*columns, console=stderr, transient=stderr.is_terminal) as progress:
         task = progress.add_task("import", total=source.lines)
         while batch := list(islice(rows, BATCH_ROWS)):
             with session_scope() as session:
                 for line, row in batch:
-                    _import_one(session, report, line, row, seen, purposes=purposes, actor=actor, file=file.name)
-                progress.update(task, completed=batch[-1][0])
+                    run.add(session, line, row)
+            progress.update(task, completed=batch[-1][0])
+        progress.update(task, completed=source.lines)
+    report = run.report
     with session_scope() as session:
         importer.record_summary(session, report=report, file=file.name, actor=actor)
     for line, reason in report.rejected:
@@ -49,22 +51,6 @@ def import_contacts(
     typer.echo(", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()), err=True)
     if report.rejected:
         raise typer.Exit(1)
-
-
-def _import_one(session, report, line, row, seen, *, purposes, actor, file) -> None:  # noqa: ANN001
-    if isinstance(row, str):
-        report.rejected.append((line, row))
-        return
-    external_id = row.get("external_id")
-    if isinstance(external_id, str) and external_id.strip() in seen:
-        report.skipped_duplicate.append(line)
-        return
-    try:
-        importer.import_row(session, report, line, row, purposes=purposes, actor=actor, file=file)
-    except importer.RowRejected as exc:
-        report.rejected.append((line, exc.message))
-        return
-    seen.add(external_id.strip())
 
 
 @app.command("list")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -24,6 +25,11 @@ GRACEFUL_SHUTDOWN_S = 3
 
 
 def serve_app(host: str, port: int, *, with_worker: bool) -> None:
+    if not os.environ.get("TOOLKIT_BASE_URL") and "base_url" not in get_settings().model_fields_set:
+        # Links, the mounted sandbox and its webhook URL must name the port we really serve
+        # on; the environment carries it to the worker child too.
+        os.environ["TOOLKIT_BASE_URL"] = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+        get_settings.cache_clear()
     settings = get_settings()
     # Embedded SQLite runs the worker in-process; PostgreSQL runs it as a child on request.
     mode = "thread" if settings.is_sqlite else ("process" if with_worker else "none")
@@ -54,7 +60,10 @@ def register(app: typer.Typer) -> None:
         port: PortOpt = None,
         seed_only: Annotated[bool, typer.Option("--seed-only", help="Migrate and seed, then exit")] = False,
     ) -> None:
-        """Migrate, seed the demo brand, print the admin login and serve."""
+        """Migrate, seed the demo brand, print the admin login and serve (with the LINE sandbox)."""
+        # The demo stands LINE in with the mounted sandbox unless told otherwise.
+        os.environ.setdefault("TOOLKIT_LINE_SANDBOX", "1")
+        get_settings.cache_clear()
         settings = get_settings()
         migrate.upgrade(get_engine())
         with session_scope() as session:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 LawfulBasis = Literal["consent", "contract", "legitimate_interest", "legal_obligation"]
 ConsentAction = Literal["grant", "withdraw", "object"]
 ConsentStateValue = Literal["granted", "withdrawn", "objected", "none"]
-ConsentSource = Literal["follow", "keyword", "admin", "api", "import", "form", "cli", "system"]
+ConsentSource = Literal["follow", "unfollow", "keyword", "admin", "api", "import", "form", "cli", "system"]
 
 
 class LocalisedText(BaseModel):

@@ -44,7 +44,7 @@ class UnknownSource(InvalidInput):
 
 GRANTED, WITHDRAWN, OBJECTED, NONE = "granted", "withdrawn", "objected", "none"
 STATE_AFTER = {"grant": GRANTED, "withdraw": WITHDRAWN, "object": OBJECTED}
-SOURCES = ("follow", "keyword", "admin", "api", "import", "form", "cli", "system")
+SOURCES = ("follow", "unfollow", "keyword", "admin", "api", "import", "form", "cli", "system")
 # Sources that are not the person's own fresh, explicit act. They may record a grant for
 # someone who never decided, but never overturn a refusal (個資法 Art. 20(2), GDPR Art. 21(3)):
 # a re-follow or an old spreadsheet does not bring marketing back.

@@ -14,11 +14,9 @@ from toolkit.contacts import service
 from toolkit.contacts.models import Contact
 from toolkit.kit.deps import PageDep, SessionDep
 from toolkit.settings import get_settings
-from toolkit.web.i18n import install_filters
 from toolkit.web.templating import render, templates
 
 pages = APIRouter(include_in_schema=False)
-install_filters(templates.env)
 
 Reader = Annotated[Actor, Depends(page_permission("contacts.read"))]
 

@@ -97,10 +97,12 @@ def upsert_identity(
 ) -> UpsertResult:
     """Find the contact behind a channel identity or create both. A suppressed identity
     is refused: erasure and objection to all contact are for good."""
+    # Checked for known contacts too: someone who objected to all contact keeps their row
+    # (the objection is evidence) but must not be updated or re-engaged by a follow or import.
+    if consent.is_suppressed(session, channel=channel, external_id=external_id):
+        raise IdentitySuppressed(external_id)
     contact = get_by_external_id(session, external_id, channel=channel)
     if contact is None:
-        if consent.is_suppressed(session, channel=channel, external_id=external_id):
-            raise IdentitySuppressed(external_id)
         contact = Contact(display_name=display_name, locale=locale)
         contact.identities.append(
             ContactIdentity(

@@ -25,7 +25,9 @@ def get_session() -> Iterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent, so a redirect after a POST never
+# reads stale data and a failed commit is never reported as success.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 class Page(BaseModel):

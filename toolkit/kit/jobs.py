@@ -6,11 +6,12 @@ so that every domain's jobs register themselves.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-JOB_MODULES = ["toolkit.audit.jobs"]
+JOB_MODULES = ["toolkit.audit.jobs", "toolkit.inbox.jobs"]
 
 
 @dataclass(frozen=True)
@@ -32,3 +33,34 @@ def job(name: str, *, cron: str | None = None, every_s: float | None = None) -> 
         return func
 
     return register
+
+
+@dataclass(frozen=True)
+class WorkLoop:
+    """A function the worker calls again and again; it returns how much it did, and the
+    worker waits `idle_s` (or until woken) when it did nothing."""
+
+    name: str
+    func: Callable[[], int]
+    idle_s: float
+    wake: threading.Event
+
+
+LOOPS: dict[str, WorkLoop] = {}
+
+
+def work_loop(name: str, *, idle_s: float = 0.5) -> Callable[[Callable[[], int]], Callable[[], int]]:
+    def register(func: Callable[[], int]) -> Callable[[], int]:
+        if name in LOOPS and LOOPS[name].func is not func:
+            raise RuntimeError(f"work loop {name!r} registered twice")
+        LOOPS[name] = WorkLoop(name, func, idle_s, threading.Event())
+        return func
+
+    return register
+
+
+def wake(name: str) -> None:
+    """Nudge a loop in this process (e.g. the webhook after storing events)."""
+    loop = LOOPS.get(name)
+    if loop is not None:
+        loop.wake.set()

@@ -20,6 +20,8 @@ from toolkit.settings import get_settings
 
 SESSION_KEY = "session_signing"
 SUPPRESSION_KEY = "suppression_hmac"
+# Generated only for development and the sandbox; a real channel's secret comes from settings.
+LINE_CHANNEL_SECRET = "line_channel_secret"
 
 
 class AppSecret(Base):
@@ -35,7 +37,11 @@ _cache: dict[tuple[str, str], str] = {}
 
 def _configured(name: str) -> SecretStr | None:
     settings = get_settings()
-    return {SESSION_KEY: settings.secret_key, SUPPRESSION_KEY: settings.suppression_key}.get(name)
+    return {
+        SESSION_KEY: settings.secret_key,
+        SUPPRESSION_KEY: settings.suppression_key,
+        LINE_CHANNEL_SECRET: settings.line_channel_secret,
+    }.get(name)
 
 
 def get_secret(session: Session, name: str) -> str:

@@ -25,11 +25,17 @@ MESSAGES: dict[str, dict[str, str]] = {
     "nav.users": {"zh-TW": "使用者與角色", "en": "Users and roles"},
     "nav.tokens": {"zh-TW": "API 權杖", "en": "API tokens"},
     "nav.audit": {"zh-TW": "稽核紀錄", "en": "Audit log"},
+    "nav.line_events": {"zh-TW": "LINE 事件", "en": "LINE events"},
+    "nav.line_quota": {"zh-TW": "訊息額度", "en": "Message quota"},
+    "nav.line_simulator": {"zh-TW": "LINE 模擬器", "en": "LINE simulator"},
     "lang.switch": {"zh-TW": "English", "en": "中文"},
     "error.title": {"zh-TW": "發生錯誤", "en": "Something went wrong"},
     "error.back": {"zh-TW": "返回", "en": "Go back"},
-    "error.forbidden": {"zh-TW": "您的角色無權執行此操作", "en": "Your role may not do this"},
-    "error.csrf": {"zh-TW": "表單已過期，請重新整理後再試一次", "en": "The form expired; reload the page and try again"},
+    "error.permission_denied": {"zh-TW": "您的角色無權執行此操作", "en": "Your role may not do this"},
+    "error.csrf_failed": {"zh-TW": "表單已過期，請重新整理後再試一次", "en": "The form expired; reload the page and try again"},
+    "error.404": {"zh-TW": "找不到這個項目", "en": "Not found"},
+    "error.409": {"zh-TW": "與現有資料衝突", "en": "This conflicts with what is stored"},
+    "error.422": {"zh-TW": "輸入有誤", "en": "Something in the input is wrong"},
     # shared
     "yes": {"zh-TW": "是", "en": "Yes"},
     "no": {"zh-TW": "否", "en": "No"},
@@ -94,6 +100,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "consent.basis.legitimate_interest": {"zh-TW": "正當利益", "en": "Legitimate interest"},
     "consent.basis.legal_obligation": {"zh-TW": "法定義務", "en": "Legal obligation"},
     "consent.source.follow": {"zh-TW": "加入好友", "en": "Follow"},
+    "consent.source.unfollow": {"zh-TW": "封鎖帳號", "en": "Unfollow"},
     "consent.source.keyword": {"zh-TW": "關鍵字", "en": "Keyword"},
     "consent.source.admin": {"zh-TW": "後台", "en": "Admin"},
     "consent.source.api": {"zh-TW": "API", "en": "API"},
@@ -173,6 +180,97 @@ MESSAGES: dict[str, dict[str, str]] = {
     "audit.details": {"zh-TW": "內容", "en": "Details"},
     "audit.hash": {"zh-TW": "雜湊", "en": "Hash"},
     "audit.empty": {"zh-TW": "尚無稽核紀錄", "en": "No audit entries yet"},
+    # LINE inbox (webhook events)
+    "inbox.title": {"zh-TW": "LINE Webhook 事件", "en": "LINE webhook events"},
+    "inbox.all": {"zh-TW": "全部", "en": "All"},
+    "inbox.received": {"zh-TW": "收到時間", "en": "Received"},
+    "inbox.type": {"zh-TW": "類型", "en": "Type"},
+    "inbox.user": {"zh-TW": "LINE 使用者", "en": "LINE user"},
+    "inbox.status": {"zh-TW": "狀態", "en": "Status"},
+    "inbox.attempts": {"zh-TW": "嘗試次數", "en": "Attempts"},
+    "inbox.delivery": {"zh-TW": "回覆", "en": "Reply"},
+    "inbox.outcome": {"zh-TW": "處理結果", "en": "Outcome"},
+    "inbox.last_error": {"zh-TW": "最後錯誤", "en": "Last error"},
+    "inbox.retry": {"zh-TW": "重試", "en": "Retry"},
+    "inbox.empty": {"zh-TW": "沒有符合的事件", "en": "No matching events"},
+    "inbox.redelivery": {"zh-TW": "重送", "en": "redelivery"},
+    "inbox.standby": {"zh-TW": "待機模式", "en": "standby"},
+    "inbox.done.retried": {"zh-TW": "已重新排入處理佇列", "en": "Queued for another try"},
+    "inbox.dead_hint": {
+        "zh-TW": "「無法處理」的事件已用完所有自動重試，修正原因後可按「重試」重新處理。",
+        "en": "Dead letters have used up their automatic retries; fix the cause, then press Retry.",
+    },
+    "inbox.status.pending": {"zh-TW": "待處理", "en": "Pending"},
+    "inbox.status.processing": {"zh-TW": "處理中", "en": "Processing"},
+    "inbox.status.done": {"zh-TW": "已完成", "en": "Done"},
+    "inbox.status.ignored": {"zh-TW": "已略過", "en": "Ignored"},
+    "inbox.status.dead": {"zh-TW": "無法處理", "en": "Dead letter"},
+    "inbox.delivery.reply_pending": {"zh-TW": "回覆中", "en": "Replying"},
+    "inbox.delivery.reply_sent": {"zh-TW": "已回覆", "en": "Replied"},
+    "inbox.delivery.push_pending": {"zh-TW": "待推播", "en": "Push pending"},
+    "inbox.delivery.push_sent": {"zh-TW": "已推播", "en": "Pushed"},
+    "inbox.delivery.unknown": {"zh-TW": "不確定（不重送）", "en": "Unknown (not resent)"},
+    "inbox.delivery.failed": {"zh-TW": "失敗", "en": "Failed"},
+    "inbox.delivery.suppressed": {"zh-TW": "不回覆", "en": "Not answered"},
+    # LINE message quota
+    "quota.title": {"zh-TW": "LINE 訊息額度", "en": "LINE message quota"},
+    "quota.limit": {"zh-TW": "本月額度", "en": "Monthly quota"},
+    "quota.used": {"zh-TW": "本月已用", "en": "Used this month"},
+    "quota.remaining": {"zh-TW": "剩餘", "en": "Remaining"},
+    "quota.unlimited": {"zh-TW": "無上限", "en": "No limit"},
+    "quota.messages": {"zh-TW": "{count} 則", "en": "{count} messages"},
+    "quota.percent": {"zh-TW": "已用 {percent}%", "en": "{percent}% used"},
+    "quota.warn": {
+        "zh-TW": "本月已用掉 {percent}% 的訊息額度（{warn}% 起警示）。額度用完後，LINE 會以 429 拒絕推播與群發。",
+        "en": "{percent}% of this month's quota is used (warning from {warn}%). Once it is spent LINE refuses pushes and multicasts with 429.",
+    },
+    "quota.note": {
+        "zh-TW": "以回覆權杖（reply）回覆不計入額度；推播、群發與廣播才計入。",
+        "en": "Replies with a reply token are free; pushes, multicasts and broadcasts count.",
+    },
+    "quota.problem.not_configured": {
+        "zh-TW": "尚未設定 LINE channel access token（TOOLKIT_LINE_CHANNEL_ACCESS_TOKEN），無法查詢額度。",
+        "en": "No LINE channel access token is configured (TOOLKIT_LINE_CHANNEL_ACCESS_TOKEN), so the quota cannot be read.",
+    },
+    "quota.problem.unreachable": {
+        "zh-TW": "目前無法連線到 LINE，請稍後再試。",
+        "en": "LINE cannot be reached right now; try again later.",
+    },
+    "quota.problem.refused": {
+        "zh-TW": "LINE 拒絕了額度查詢，請確認 channel access token 是否有效。",
+        "en": "LINE refused the quota request; check that the channel access token is valid.",
+    },
+    "quota.detail": {"zh-TW": "技術細節", "en": "Technical detail"},
+    # LINE chat simulator
+    "simulator.title": {"zh-TW": "LINE 聊天模擬器", "en": "LINE chat simulator"},
+    "simulator.disabled": {
+        "zh-TW": "聊天模擬器只在啟用 LINE 沙盒時可用（TOOLKIT_LINE_SANDBOX=1，例如 toolkit demo）。",
+        "en": "The chat simulator works only with the LINE sandbox on (TOOLKIT_LINE_SANDBOX=1, as in toolkit demo).",
+    },
+    "simulator.explain": {
+        "zh-TW": "每個動作都會產生一個以 channel secret 簽章的 LINE webhook 事件，經 HTTP 送到本系統的 /line/webhook；機器人的回覆取自 LINE 沙盒的紀錄。",
+        "en": "Each action builds a LINE webhook event signed with the channel secret and POSTs it over HTTP to our /line/webhook; the bot's replies come from the LINE sandbox's record.",
+    },
+    "simulator.user": {"zh-TW": "模擬的 LINE 使用者", "en": "Simulated LINE user"},
+    "simulator.switch": {"zh-TW": "切換", "en": "Switch"},
+    "simulator.new_user": {"zh-TW": "產生新使用者", "en": "New user"},
+    "simulator.contact": {"zh-TW": "查看聯絡人", "en": "Open contact"},
+    "simulator.events": {"zh-TW": "查看事件", "en": "Open events"},
+    "simulator.actions": {"zh-TW": "使用者動作", "en": "User actions"},
+    "simulator.follow": {"zh-TW": "加入好友", "en": "Follow"},
+    "simulator.unfollow": {"zh-TW": "封鎖", "en": "Unfollow"},
+    "simulator.placeholder": {"zh-TW": "輸入訊息", "en": "Type a message"},
+    "simulator.send": {"zh-TW": "傳送", "en": "Send"},
+    "simulator.bot": {"zh-TW": "官方帳號（沙盒）", "en": "Official account (sandbox)"},
+    "simulator.followed": {"zh-TW": "你已將此官方帳號加入好友", "en": "You added this account as a friend"},
+    "simulator.unfollowed": {"zh-TW": "你已封鎖此官方帳號", "en": "You blocked this account"},
+    "simulator.other_event": {"zh-TW": "事件", "en": "Event"},
+    "simulator.empty": {"zh-TW": "尚無對話，按「加入好友」開始。", "en": "No conversation yet; press Follow to start."},
+    "simulator.failed": {"zh-TW": "傳送失敗", "en": "Sending failed"},
+    "simulator.sandbox_error": {"zh-TW": "無法讀取 LINE 沙盒的訊息紀錄", "en": "Could not read the LINE sandbox's record"},
+    "simulator.not_delivered": {"zh-TW": "未送達", "en": "Not delivered"},
+    "simulator.via.reply": {"zh-TW": "回覆", "en": "reply"},
+    "simulator.via.push": {"zh-TW": "推播", "en": "push"},
 }
 
 
@@ -186,6 +284,10 @@ def negotiate(cookie: str | None, accept_language: str | None, default: str) -> 
         if tag.startswith("en"):
             return "en"
     return default
+
+
+def has_message(key: str) -> bool:
+    return key in MESSAGES
 
 
 def translator(locale: str) -> Callable[..., str]:
@@ -209,5 +311,4 @@ def local_time(value: datetime | None, seconds: bool = False) -> Markup:
 
 
 def install_filters(env: Environment) -> None:
-    # Called by each pages module: templating.py's environment is shared, so this is idempotent.
     env.filters["local_time"] = local_time

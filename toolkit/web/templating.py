@@ -11,9 +11,10 @@ from fastapi.templating import Jinja2Templates
 
 from toolkit.settings import get_settings
 from toolkit.web.csrf import csrf_token
-from toolkit.web.i18n import negotiate, translator
+from toolkit.web.i18n import install_filters, negotiate, translator
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+install_filters(templates.env)
 
 
 def request_locale(request: Request) -> str:

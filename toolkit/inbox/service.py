@@ -1,0 +1,254 @@
+"""The webhook inbox: storing events on arrival, claiming and handling them in the worker,
+retrying with backoff, dead letters, retention."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import Connection, Insert, and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from toolkit.audit import service as audit
+from toolkit.inbox import handlers
+from toolkit.inbox.handlers import Outcome
+from toolkit.inbox.models import WebhookEvent
+from toolkit.inbox.schemas import ChannelConfig
+from toolkit.kit.clock import utcnow
+from toolkit.kit.errors import Conflict, InvalidInput, NotFound
+from toolkit.line.webhook import InboundEvent
+
+
+class ChannelConfigError(InvalidInput):
+    code = "channel_config_invalid"
+
+
+class EventNotFound(NotFound):
+    code = "webhook_event_not_found"
+
+
+class EventNotDead(Conflict):
+    code = "webhook_event_not_dead"
+
+
+PENDING, PROCESSING, DONE, IGNORED, DEAD = "pending", "processing", "done", "ignored", "dead"
+MAX_ATTEMPTS = 8
+LEASE = timedelta(minutes=2)
+HANDLED_TYPES = ("follow", "unfollow", "message", "postback")
+
+
+def backoff(attempts: int) -> timedelta:
+    """5 s, 10 s, 20 s ... capped at an hour."""
+    return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 3600))
+
+
+@lru_cache(maxsize=4)
+def load_channel_config(path: Path) -> ChannelConfig:
+    try:
+        return ChannelConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ChannelConfigError(f"cannot read {path}: {exc}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ChannelConfigError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+
+
+# --- arrival (the hot path: Core only, no ORM, no session) ---------------------------------
+
+def event_rows(events: Sequence[InboundEvent], received_at: datetime) -> list[dict[str, Any]]:
+    return [
+        {
+            "webhook_event_id": e.webhook_event_id, "event_type": e.type, "user_id": e.user_id,
+            "reply_token": e.reply_token, "mode": e.mode, "is_redelivery": e.is_redelivery,
+            "body": e.raw, "received_at": received_at, "status": PENDING, "attempts": 0,
+            "next_attempt_at": received_at,
+        }
+        for e in events
+    ]
+
+
+def insert_statement(dialect: str, rows: list[dict[str, Any]]) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING: a redelivered or replayed event is dropped here."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(WebhookEvent.__table__).values(rows).on_conflict_do_nothing(index_elements=["webhook_event_id"])
+
+
+def store_events(connection: Connection, events: Sequence[InboundEvent]) -> None:
+    if events:
+        connection.execute(insert_statement(connection.dialect.name, event_rows(events, utcnow())))
+
+
+# --- claiming ---------------------------------------------------------------------------
+
+def claim(session: Session, *, limit: int = 20, now: datetime | None = None) -> list[int]:
+    """Lease up to `limit` due events to this worker. On PostgreSQL concurrent workers skip
+    each other's rows (SKIP LOCKED); an expired lease (a killed worker) is claimable again."""
+    now = now or utcnow()
+    due = or_(
+        and_(WebhookEvent.status == PENDING, WebhookEvent.next_attempt_at <= now),
+        and_(WebhookEvent.status == PROCESSING, WebhookEvent.locked_until < now),
+    )
+    candidates = select(WebhookEvent.id).where(due).order_by(WebhookEvent.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = list(session.scalars(candidates))
+    if ids:
+        session.execute(
+            update(WebhookEvent)
+            .where(WebhookEvent.id.in_(ids))
+            .values(status=PROCESSING, locked_until=now + LEASE, attempts=WebhookEvent.attempts + 1)
+        )
+    return ids
+
+
+def get(session: Session, event_id: int) -> WebhookEvent | None:
+    return session.get(WebhookEvent, event_id)
+
+
+# --- handling ---------------------------------------------------------------------------
+
+def handle(session: Session, *, event_id: int, config: ChannelConfig, profile: dict[str, Any] | None = None) -> WebhookEvent:
+    """Apply the event to our data once and plan the reply (sent later, after commit)."""
+    event = session.get(WebhookEvent, event_id)
+    if event is None:
+        raise EventNotFound(f"no webhook event {event_id}")
+    if event.handled_at is not None:
+        return event
+    outcome = _dispatch(session, event, config, profile or {})
+    event.outcome = outcome.note[:200]
+    event.handled_at = utcnow()
+    if outcome.messages and event.mode != "standby":
+        event.replies = {"purpose": handlers.SERVICE_PURPOSE, "messages": outcome.messages}
+    elif outcome.messages:
+        event.delivery = "suppressed"
+        event.outcome = (outcome.note + "; standby: not answered")[:200]
+    if event.event_type not in HANDLED_TYPES:
+        event.status = IGNORED
+    session.flush()
+    return event
+
+
+def _dispatch(session: Session, event: WebhookEvent, config: ChannelConfig, profile: dict[str, Any]) -> Outcome:
+    if event.user_id is None:
+        return Outcome(f"{event.event_type} without a user: nothing to do")
+    if event.event_type == "follow":
+        return handlers.on_follow(session, event, config, profile)
+    if event.event_type == "unfollow":
+        return handlers.on_unfollow(session, event, config)
+    if event.event_type == "message":
+        message = event.body.get("message") if isinstance(event.body.get("message"), dict) else {}
+        if message.get("type") == "text" and isinstance(message.get("text"), str):
+            return handlers.on_text(session, event, config, message["text"])
+        return Outcome(f"{message.get('type', 'unknown')} message: not handled")
+    if event.event_type == "postback":
+        postback = event.body.get("postback") if isinstance(event.body.get("postback"), dict) else {}
+        return handlers.on_postback(session, event, str(postback.get("data", ""))[:300])
+    return Outcome(f"{event.event_type}: not handled")
+
+
+def set_delivery(session: Session, *, event_id: int, delivery: str, error: str | None = None) -> None:
+    session.execute(update(WebhookEvent).where(WebhookEvent.id == event_id).values(delivery=delivery, last_error=error))
+
+
+def finish(session: Session, *, event_id: int) -> None:
+    event = session.get(WebhookEvent, event_id)
+    if event is not None:
+        event.status = IGNORED if event.status == IGNORED else DONE
+        event.locked_until = None
+
+
+def fail(session: Session, *, event_id: int, error: str, now: datetime | None = None) -> WebhookEvent | None:
+    """Schedule a retry with backoff, or give up into the dead-letter state."""
+    now = now or utcnow()
+    event = session.get(WebhookEvent, event_id)
+    if event is None:
+        return None
+    event.last_error = error[-2000:]
+    event.locked_until = None
+    if event.attempts >= MAX_ATTEMPTS:
+        event.status = DEAD
+    else:
+        event.status = PENDING
+        event.next_attempt_at = now + backoff(event.attempts)
+    session.flush()
+    return event
+
+
+def retry_dead(session: Session, *, event_id: int, actor: str) -> WebhookEvent:
+    event = session.get(WebhookEvent, event_id)
+    if event is None:
+        raise EventNotFound(f"no webhook event {event_id}")
+    if event.status != DEAD:
+        raise EventNotDead(f"event {event_id} is {event.status}, not dead")
+    event.status, event.attempts, event.next_attempt_at = PENDING, 0, utcnow()
+    audit.record(session, actor=actor, action="inbox.retry", target_type="webhook_event", target_id=event_id)
+    session.flush()
+    return event
+
+
+# --- reading and retention ----------------------------------------------------------------
+
+def list_events(
+    session: Session, *, status: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[WebhookEvent], int]:
+    stmt = select(WebhookEvent)
+    if status:
+        stmt = stmt.where(WebhookEvent.status == status)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = session.scalars(stmt.order_by(WebhookEvent.id.desc()).limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status)).all()
+    return {status: count for status, count in rows}
+
+
+STATUSES = (PENDING, PROCESSING, DONE, IGNORED, DEAD)
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One page of the inbox for staff, with how many events are in each status."""
+
+    events: list[WebhookEvent]
+    total: int
+    counts: dict[str, int]
+
+
+def event_page(session: Session, *, status: str | None = None, limit: int = 50, offset: int = 0) -> EventPage:
+    events, total = list_events(session, status=status, limit=limit, offset=offset)
+    counts = count_by_status(session)
+    return EventPage(events, total, {s: counts.get(s, 0) for s in STATUSES} | counts)
+
+
+def events_for_user(session: Session, *, user_id: str, limit: int = 100) -> list[WebhookEvent]:
+    """The newest `limit` events from one LINE user, oldest first."""
+    stmt = select(WebhookEvent).where(WebhookEvent.user_id == user_id).order_by(WebhookEvent.id.desc()).limit(limit)
+    return list(reversed(session.scalars(stmt).all()))
+
+
+def recent_users(session: Session, *, limit: int = 20) -> list[str]:
+    """LINE user ids that sent us something lately, most recent first."""
+    latest = func.max(WebhookEvent.id)
+    stmt = (select(WebhookEvent.user_id).where(WebhookEvent.user_id.is_not(None))
+            .group_by(WebhookEvent.user_id).order_by(latest.desc()).limit(limit))
+    return [user_id for user_id in session.scalars(stmt) if user_id]
+
+
+def purge_handled(session: Session, *, older_than_days: int, now: datetime | None = None) -> int:
+    """Handled events are kept for inspection for a while, then deleted. Dead letters stay
+    until someone retries or they age out too."""
+    cutoff = (now or utcnow()) - timedelta(days=older_than_days)
+    result = session.execute(
+        delete(WebhookEvent).where(WebhookEvent.status.in_((DONE, IGNORED, DEAD)), WebhookEvent.received_at < cutoff)
+    )
+    return result.rowcount or 0
