@@ -11,12 +11,16 @@ Signed single-event webhook bodies are posted by a closed loop of --concurrency 
             gunicorn with 2 sync workers, replying inside the request to a loopback fake
             LINE (benchmarks/baselines/fake_line.py) — text events, one echo each.
 
-Both are measured with LINE answering instantly, then with a 50 ms round trip (the
-sandbox's `latency_ms` fault; the fake's latency): our acknowledgement must not care.
-Every figure is the median of --runs runs after a warm-up. After each of our bursts the
-script waits (at most --drain-timeout) for the worker to drain the backlog and then
-checks the database: exactly the events sent, all `done`, one accepted reply per user.
-JSON lines go to stdout, progress to stderr.
+Both are measured with LINE answering instantly, then with a --latency-ms round trip
+(the sandbox's `latency_ms` fault; the fake's latency): our acknowledgement must not care.
+Every figure is the median of --runs runs after a warm-up. Our bursts run back to back, so
+the worker (a nice-19 child of serve) drains whenever they leave it CPU and every burst
+after the first is measured with it busy. Then the script waits at most --drain-timeout
+for the rest of the backlog (LINE instant) and checks the database: every event stored
+exactly once, none handled or answered twice, none dead-lettered, and — when drained —
+every one `done` with exactly one accepted message (reply, or push fallback) per user.
+A failed check exits 1; a backlog not drained in time is a missed target, reported in
+the `backlog_drain_s` line. JSON lines go to stdout, progress to stderr.
 
 The script drops and recreates the database --database (default `bench_webhook`) on the
 PostgreSQL server of --postgres; never point it at a database you care about.
@@ -37,11 +41,11 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -469,8 +473,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=50, help="closed-loop clients (default 50)")
     parser.add_argument("--latency-ms", type=float, default=50.0,
                         help="LINE round trip of the second variant; 0 skips it (default 50)")
-    parser.add_argument("--baseline-requests", type=int, default=None,
-                        help="echo-bot requests per run with instant LINE (default: --requests)")
+    parser.add_argument("--baseline-requests", type=int, default=10_000,
+                        help="echo-bot requests per run with instant LINE (default 10,000: it takes 7-25 s a run)")
     parser.add_argument("--baseline-latency-requests", type=int, default=600,
                         help="echo-bot requests per run with the slow LINE: ~37/s, so fewer (default 600)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the echo bot")
@@ -479,11 +483,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="PostgreSQL server (default postgresql://postgres@127.0.0.1:5432)")
     parser.add_argument("--database", default="bench_webhook", help="dropped and recreated (default bench_webhook)")
     parser.add_argument("--serve-arg", action="append", default=[],
-                        help="extra argument for `toolkit serve` (repeatable), e.g. --serve-arg=--workers=2")
+                        help="extra argument for `toolkit serve` (repeatable), e.g. --serve-arg=--host=127.0.0.1")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.requests < 100 or args.concurrency < 1:
         parser.error("need --runs >= 1, --requests >= 100, --concurrency >= 1")
-    args.baseline_requests = args.baseline_requests or args.requests
+    args.baseline_requests = min(args.baseline_requests, args.requests)
     args.baseline_latency_requests = min(args.baseline_latency_requests, args.baseline_requests)
     return args
 
@@ -501,9 +505,11 @@ def main(argv: list[str] | None = None) -> int:
     echo = {} if args.no_baseline else measure_echo_bot(args)
     emit_figures(args, ours, echo)
     log(f"total {time.perf_counter() - started:.1f} s")
-    if ours["problems"] or not ours["drain"].drained:
-        log("[bold red]the backlog was not drained and checked in time[/bold red]"
-            if not ours["drain"].drained else "[bold red]the database check failed[/bold red]")
+    if not ours["drain"].drained:
+        log(f"[bold yellow]target missed:[/bold yellow] the backlog was not drained within {args.drain_timeout:g} s "
+            "(see backlog_drain_s); what was handled was checked")
+    if ours["problems"]:
+        log("[bold red]the database check failed:[/bold red] " + "; ".join(ours["problems"]))
         return 1
     return 0
 

@@ -44,18 +44,22 @@ def fresh_database(kind: str, tmp_path: Path, name: str) -> str:
     return fresh_postgres_database(name)
 
 
-def wait_healthy(base_url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+def wait_healthy(base_url: str, process: subprocess.Popen, timeout: float = 30, log: Path | None = None) -> None:
+    """Wait for /healthz; on failure say why, with the server's log when there is one."""
+    def output() -> str:
+        return f":\n{log.read_text(errors='replace')}" if log is not None and log.exists() else ""
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited early with {process.returncode}")
+            raise RuntimeError(f"server exited early with {process.returncode}{output()}")
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    raise TimeoutError(f"{base_url} did not become healthy in {timeout} s")
+    raise TimeoutError(f"{base_url} did not answer /healthz in {timeout} s{output()}")
 
 
 @contextmanager

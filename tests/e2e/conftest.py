@@ -6,20 +6,19 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.conftest import IN_CI
+from tests.processes import free_port, wait_healthy
 
 CHROMIUM = Path("/usr/bin/chromium")
 TOOLKIT = Path(sys.executable).with_name("toolkit")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 10
 ADMIN_LINE = re.compile(r"Admin login[^:]*:\s+(\S+@\S+)\s+password[^:]*:\s+(\S+)")
@@ -46,12 +45,6 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _server_env(home: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("TOOLKIT_")}
     return env | {
@@ -74,20 +67,6 @@ def _parse_logins(banner: str) -> dict[str, tuple[str, str]]:
     return logins
 
 
-def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"toolkit serve exited with {process.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"toolkit serve did not answer /healthz in {START_TIMEOUT_S}s:\n{log.read_text(errors='replace')}")
-
-
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp("e2e")
@@ -95,14 +74,14 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     seeded = subprocess.run([str(TOOLKIT), "demo", "--seed-only"], env=env, cwd=home,
                             capture_output=True, text=True, timeout=120)
     assert seeded.returncode == 0, seeded.stderr
-    port = _free_port()
+    port = free_port()
     log = home / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen([str(TOOLKIT), "serve", "--host", "127.0.0.1", "--port", str(port)],
                                    env=env, cwd=home, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(process, url, log)
+        wait_healthy(url, process, START_TIMEOUT_S, log)
         yield LiveServer(url=url, logins=_parse_logins(seeded.stdout))
     finally:
         process.send_signal(signal.SIGTERM)

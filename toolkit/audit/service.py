@@ -66,6 +66,14 @@ def row_hash(
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
+HASHED_COLUMNS = ("id", "occurred_at", "actor", "action", "target_type", "target_id", "details", "prev_hash")
+
+
+def hash_of(row: Any) -> str:
+    """The hash an audit row (entity or Core row) must carry: over every other column."""
+    return row_hash(**{name: getattr(row, name) for name in HASHED_COLUMNS})
+
+
 def record(
     session: Session,
     *,
@@ -97,31 +105,19 @@ def record_many(session: Session, entries: Sequence[AuditEntry]) -> list[AuditLo
     now = utcnow()
     rows: list[AuditLog] = []
     for entry in entries:
-        details = _canonical_details(entry.details)
-        digest = row_hash(
+        row = AuditLog(
             id=next_id,
             occurred_at=now,
             actor=entry.actor,
             action=entry.action,
             target_type=entry.target_type,
             target_id=entry.target_id,
-            details=details,
+            details=_canonical_details(entry.details),
             prev_hash=prev_hash,
         )
-        rows.append(
-            AuditLog(
-                id=next_id,
-                occurred_at=now,
-                actor=entry.actor,
-                action=entry.action,
-                target_type=entry.target_type,
-                target_id=entry.target_id,
-                details=details,
-                prev_hash=prev_hash,
-                hash=digest,
-            )
-        )
-        prev_hash, next_id = digest, next_id + 1
+        row.hash = hash_of(row)
+        rows.append(row)
+        prev_hash, next_id = row.hash, next_id + 1
     session.add_all(rows)
     session.execute(
         update(AuditHead).where(AuditHead.id == HEAD_ID).values(seq=next_id - 1, hash=prev_hash)
@@ -166,16 +162,7 @@ def verify(session: Session, *, batch_size: int = 5000) -> ChainReport:
                 return ChainReport(False, checked, expected_id, f"row {expected_id} is missing")
             if row.prev_hash != expected_prev:
                 return ChainReport(False, checked, row.id, f"row {row.id} does not follow row {row.id - 1}")
-            recomputed = row_hash(
-                id=row.id,
-                occurred_at=row.occurred_at,
-                actor=row.actor,
-                action=row.action,
-                target_type=row.target_type,
-                target_id=row.target_id,
-                details=row.details,
-                prev_hash=row.prev_hash,
-            )
+            recomputed = hash_of(row)
             if recomputed != row.hash:
                 return ChainReport(False, checked, row.id, f"row {row.id} was altered")
             expected_prev, expected_id, checked = row.hash, row.id + 1, checked + 1

@@ -14,15 +14,8 @@ from toolkit import db
 
 def get_session() -> Iterator[Session]:
     """One Session per request, committed once after the handler (Polar's pattern)."""
-    session = db.get_sessionmaker()()
-    try:
+    with db.session_scope() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 # scope="function": commit before the response is sent, so a redirect after a POST never
