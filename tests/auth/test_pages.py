@@ -56,7 +56,7 @@ def test_admin_creates_a_user_who_can_then_log_in(session):
     ("form", "status", "message"),
     [
         ({"email": "taken@test.example"}, 409, "A user with this e-mail already exists"),
-        ({"password": "short"}, 422, "The password needs at least 10 characters"),
+        ({"password": "short"}, 422, "The password needs at least 8 characters"),
         ({"roles": []}, 422, "Choose at least one valid role"),
         ({"roles": ["ops", "overlord"]}, 422, "Choose at least one valid role"),
     ],
@@ -86,7 +86,7 @@ def test_refusals_are_translated(session):
 
     response = _create(client, password="short")
 
-    assert response.status_code == 422 and "密碼至少需要 10 個字元" in response.text
+    assert response.status_code == 422 and "密碼至少需要 8 個字元" in response.text
 
 
 def test_admin_changes_roles(session):

@@ -14,7 +14,7 @@ class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: str = Field(pattern=EMAIL_PATTERN, max_length=254)
-    password: str = Field(min_length=10, max_length=200)
+    password: str = Field(min_length=8, max_length=200)
     roles: list[Role] = Field(min_length=1)
     display_name: str | None = Field(default=None, max_length=200)
 
