@@ -421,7 +421,7 @@ def median(runs: list[Burst], field: str) -> float:
 
 def emit_figures(args: argparse.Namespace, ours: dict[str, Any], echo: dict[str, Any]) -> None:
     common = {"concurrency": args.concurrency, "runs": args.runs, "warmup_requests": args.warmup,
-              "cpus": os.cpu_count(), "server": "toolkit serve --with-worker " + " ".join(args.serve_arg),
+              "cpus": os.cpu_count(), "server": " ".join(["toolkit serve --with-worker", *args.serve_arg]),
               "events": "one follow event per request, unique user ids (ours); one text event (echo bot)",
               "load_generator": "aiohttp closed loop, own process"}
     for label, latency_ms in [("line0ms", 0.0)] + ([(f"line{int(args.latency_ms)}ms", args.latency_ms)]

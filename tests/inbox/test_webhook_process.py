@@ -1,0 +1,79 @@
+"""The webhook's PostgreSQL fast path (bare ASGI + one autocommit INSERT through a psycopg
+pool) as a real `toolkit serve` runs it; the in-process tests take the Session path."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import IN_CI, drop_postgres_database, postgres_available
+from tests.inbox.factories import event, line_user_id, webhook_body
+from tests.processes import fresh_database, run_toolkit, running_server, toolkit_env
+from toolkit.line.webhook import sign
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(postgres_available() is not None and not IN_CI, reason="PostgreSQL not available"),
+]
+SECRET = "process-test-secret"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    url = fresh_database("postgresql", tmp_path_factory.mktemp("hook"), "toolkit_webhook_process")
+    env = toolkit_env(url, TOOLKIT_LINE_CHANNEL_SECRET=SECRET)
+    assert run_toolkit(["db", "upgrade"], env).returncode == 0
+    engine = create_engine(url)
+    with running_server(env) as (base_url, _process):  # no worker: events stay pending
+        yield base_url, engine
+    engine.dispose()
+    drop_postgres_database("toolkit_webhook_process")
+
+
+def post(base_url, body: bytes, signature: str | None = None, **headers):
+    headers = {"content-type": "application/json; charset=utf-8",
+               "x-line-signature": signature or sign(SECRET, body), **headers}
+    return httpx.post(f"{base_url}/line/webhook", content=body, headers=headers, timeout=10)
+
+
+def stored(engine, event_id: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM webhook_event WHERE webhook_event_id = :i"),
+                            {"i": event_id}).scalar()
+
+
+def test_signed_events_are_stored_once_and_committed_before_the_200(server):
+    base_url, engine = server
+    follow = event("follow", line_user_id())
+    redelivered = {**follow, "deliveryContext": {"isRedelivery": True}}
+
+    answers = [post(base_url, webhook_body(follow)), post(base_url, webhook_body(redelivered, follow))]
+
+    assert [a.status_code for a in answers] == [200, 200]
+    assert stored(engine, follow["webhookEventId"]) == 1
+
+
+def test_bad_input_is_refused_with_json_and_loses_nothing(server):
+    base_url, engine = server
+    follow = event("follow", line_user_id())
+    body = webhook_body(follow)
+
+    assert post(base_url, body, signature="bad").status_code == 401
+    assert post(base_url, b"{nope").status_code == 400
+    too_big = post(base_url, b"x" * (3 * 1024 * 1024))
+    assert too_big.status_code == 413 and "too large" in too_big.json()["detail"]
+    assert stored(engine, follow["webhookEventId"]) == 0
+    assert post(base_url, body).status_code == 200 and stored(engine, follow["webhookEventId"]) == 1
+
+
+def test_a_one_megabyte_body_and_the_connection_check_pass(server):
+    base_url, engine = server
+    follow = event("follow", line_user_id())
+    padded = json.dumps({"destination": "U0", "events": [follow], "padding": "x" * 1_000_000}).encode()
+
+    assert post(base_url, padded).status_code == 200
+    assert post(base_url, json.dumps({"destination": "U0", "events": []}).encode()).status_code == 200
+    assert stored(engine, follow["webhookEventId"]) == 1
