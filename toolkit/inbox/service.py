@@ -109,6 +109,26 @@ def claim(session: Session, *, limit: int = 20, now: datetime | None = None) -> 
     return ids
 
 
+@dataclass(frozen=True)
+class ClaimedEvent:
+    id: int
+    event_type: str
+    user_id: str | None
+    handled: bool
+
+
+def claimed_events(session: Session, ids: list[int]) -> list[ClaimedEvent]:
+    """What the worker needs to know of a claimed batch before handling it, in one query."""
+    if not ids:
+        return []
+    rows = session.execute(
+        select(WebhookEvent.id, WebhookEvent.event_type, WebhookEvent.user_id, WebhookEvent.handled_at)
+        .where(WebhookEvent.id.in_(ids))
+        .order_by(WebhookEvent.id)
+    ).all()
+    return [ClaimedEvent(r.id, r.event_type, r.user_id, r.handled_at is not None) for r in rows]
+
+
 def get(session: Session, event_id: int) -> WebhookEvent | None:
     return session.get(WebhookEvent, event_id)
 
