@@ -33,6 +33,14 @@ def pytest_configure(config: pytest.Config) -> None:
     get_settings.cache_clear()
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for name in sorted(CREATED_DATABASES):
+        try:
+            drop_postgres_database(name)
+        except Exception:  # noqa: BLE001 - cleanup must not turn a green run red
+            pass
+
+
 def worker_suffix() -> str:
     # The pid keeps two test runs on one machine (two checkouts) from dropping each other's DB.
     return f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
@@ -50,13 +58,18 @@ def postgres_available() -> str | None:
         return str(exc).splitlines()[0]
 
 
+CREATED_DATABASES: set[str] = set()
+
+
 def fresh_postgres_database(name: str) -> str:
-    """Drop and create database NAME next to the configured test database."""
+    """Drop and create database NAME next to the configured test database; it is dropped
+    again when this test process ends."""
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
+    CREATED_DATABASES.add(name)
     return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
 
 
@@ -92,8 +105,6 @@ def backend_engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[s
     yield engines
     for engine in engines.values():
         engine.dispose()
-    if "postgresql" in engines:
-        drop_postgres_database(engines["postgresql"].url.database)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import IN_CI, postgres_available
+from tests.conftest import IN_CI, postgres_available, worker_suffix
 from tests.processes import alive, children_of, fresh_database, run_toolkit, running_server, toolkit_env
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def test_session_key_is_generated_once_and_survives_a_restart(tmp_path):
 
 @pytest.mark.skipif(postgres_available() is not None and not IN_CI, reason="PostgreSQL not available")
 def test_postgres_serve_with_worker_stops_both_on_sigterm(tmp_path):
-    env = toolkit_env(fresh_database("postgresql", tmp_path, "toolkit_serve_test"))
+    env = toolkit_env(fresh_database("postgresql", tmp_path, f"toolkit_serve_{worker_suffix()}"))
     assert run_toolkit(["db", "upgrade"], env).returncode == 0
 
     with running_server(env, "--with-worker") as (_base_url, process):

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import IN_CI, drop_postgres_database, postgres_available
+from tests.conftest import IN_CI, drop_postgres_database, postgres_available, worker_suffix
 from tests.inbox.factories import event, line_user_id, webhook_body
 from tests.processes import fresh_database, run_toolkit, running_server, toolkit_env
 from toolkit.line.webhook import sign
@@ -23,14 +23,15 @@ SECRET = "process-test-secret"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    url = fresh_database("postgresql", tmp_path_factory.mktemp("hook"), "toolkit_webhook_process")
+    name = f"toolkit_webhook_{worker_suffix()}"  # xdist runs this module's tests on several workers
+    url = fresh_database("postgresql", tmp_path_factory.mktemp("hook"), name)
     env = toolkit_env(url, TOOLKIT_LINE_CHANNEL_SECRET=SECRET)
     assert run_toolkit(["db", "upgrade"], env).returncode == 0
     engine = create_engine(url)
     with running_server(env) as (base_url, _process):  # no worker: events stay pending
         yield base_url, engine
     engine.dispose()
-    drop_postgres_database("toolkit_webhook_process")
+    drop_postgres_database(name)
 
 
 def post(base_url, body: bytes, signature: str | None = None, **headers):
