@@ -158,3 +158,16 @@ def test_old_handled_events_are_purged_but_pending_ones_stay(session):
 
     assert purged >= 1
     assert service.get(session, pending.id) is not None
+
+
+def test_no_reply_to_someone_who_objected_to_service_messages(session):
+    """Every answer asks the gate (service.chat): an objection silences the bot."""
+    user = line_user_id()
+    handle(session, event("follow", user))
+    contact = contacts.require_by_external_id(session, user)
+    consent.object_to(session, contact_id=contact.id, purpose="service.chat", source="admin")
+
+    (row,) = handle(session, event("message", user, text="取消訂閱"))
+
+    assert not marketing_allowed(session, user)  # the opt-out itself still takes effect
+    assert row.replies is None
