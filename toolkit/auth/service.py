@@ -113,9 +113,7 @@ def create_user(
     display_name: str | None = None,
 ) -> User:
     email = normalise_email(email)
-    unknown = sorted(set(roles) - set(ROLES))
-    if unknown or not roles:
-        raise UnknownRole(f"unknown role {', '.join(unknown) or '(none)'}; roles: {', '.join(ROLES)}")
+    _check_roles(roles)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPassword(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
     if get_user_by_email(session, email) is not None:
@@ -137,6 +135,19 @@ def get_user(session: Session, user_id: int) -> User | None:
     return session.get(User, user_id)
 
 
+def require_user(session: Session, user_id: int) -> User:
+    user = get_user(session, user_id)
+    if user is None:
+        raise UserNotFound(f"no user with id {user_id}")
+    return user
+
+
+def _check_roles(roles: list[str]) -> None:
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown or not roles:
+        raise UnknownRole(f"unknown role {', '.join(unknown) or '(none)'}; roles: {', '.join(ROLES)}")
+
+
 def get_user_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == normalise_email(email)))
 
@@ -155,12 +166,8 @@ def _keep_an_admin(session: Session, *, leaving: User) -> None:
 
 
 def set_roles(session: Session, *, user_id: int, roles: list[str], actor: str) -> User:
-    user = get_user(session, user_id)
-    if user is None:
-        raise UserNotFound(f"no user with id {user_id}")
-    unknown = sorted(set(roles) - set(ROLES))
-    if unknown or not roles:
-        raise UnknownRole(f"unknown role {', '.join(unknown) or '(none)'}; roles: {', '.join(ROLES)}")
+    user = require_user(session, user_id)
+    _check_roles(roles)
     if "admin" not in roles:
         _keep_an_admin(session, leaving=user)
     before = list(user.roles)
@@ -172,9 +179,7 @@ def set_roles(session: Session, *, user_id: int, roles: list[str], actor: str) -
 
 
 def set_active(session: Session, *, user_id: int, active: bool, actor: str) -> User:
-    user = get_user(session, user_id)
-    if user is None:
-        raise UserNotFound(f"no user with id {user_id}")
+    user = require_user(session, user_id)
     if not active:
         _keep_an_admin(session, leaving=user)
     user.active = active
@@ -215,8 +220,7 @@ def create_token(
     """Create a token; the plain value is returned once and never stored."""
     if not name.strip() or len(name) > 100:
         raise InvalidInput("token name must have 1 to 100 characters")
-    if get_user(session, user_id) is None:
-        raise UserNotFound(f"no user with id {user_id}")
+    require_user(session, user_id)
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=user_id,

@@ -14,6 +14,7 @@ from toolkit.auth.deps import page_permission
 from toolkit.auth.service import Actor
 from toolkit.inbox import quota, service, simulator
 from toolkit.kit.deps import IdPath, PageDep, SessionDep
+from toolkit.line.limits import USER_ID
 from toolkit.settings import get_settings
 from toolkit.web.csrf import verify_csrf
 from toolkit.web.templating import render
@@ -91,7 +92,7 @@ def simulate_event(
     request: Request,
     _actor: Simulator,
     kind: Annotated[simulator.EventKind, Form()],
-    user_id: Annotated[str, Form(pattern=simulator.USER_ID.pattern)],
+    user_id: Annotated[str, Form(pattern=f"^{USER_ID.pattern}$")],
     text: Annotated[str, Form(max_length=simulator.MAX_TEXT)] = "",
 ) -> dict[str, Any]:
     sent = simulator.send_event(get_settings(), channel_secret=request.app.state.line_channel_secret,

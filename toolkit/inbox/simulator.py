@@ -9,7 +9,6 @@ ones that talk HTTP (through `http_client()`, which tests replace).
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -22,14 +21,14 @@ from sqlalchemy.orm import Session
 
 from toolkit.inbox import service
 from toolkit.kit.errors import InvalidInput, NotFound, ToolkitError
+from toolkit.line.limits import MAX_TEXT_UTF16_UNITS, is_user_id, utf16_units
 from toolkit.line.sandbox.service import DEFAULT_BOT_USER_ID
 from toolkit.line.webhook import sign
 from toolkit.settings import Settings
 
-USER_ID = re.compile(r"^U[0-9a-f]{32}$")
 EventKind = Literal["follow", "unfollow", "message"]
 REPLYABLE = ("follow", "message")  # LINE gives these a reply token; unfollow gets none
-MAX_TEXT = 5000  # LINE's limit on a text message
+MAX_TEXT = MAX_TEXT_UTF16_UNITS  # LINE's limit on a text message
 TIMEOUT_S = 10.0
 HISTORY = 100  # events and replies shown per user
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -61,10 +60,6 @@ def new_user_id() -> str:
     return "U" + secrets.token_hex(16)
 
 
-def is_user_id(value: str | None) -> bool:
-    return bool(value) and USER_ID.fullmatch(value or "") is not None
-
-
 def new_event_id(now_ms: int | None = None) -> str:
     """A webhookEventId as LINE makes them: a ULID (48-bit ms time + 80 random bits,
     Crockford base32, 26 characters)."""
@@ -83,8 +78,8 @@ def build_event(kind: EventKind, *, user_id: str, text: str | None = None, reply
         raise InvalidInput("a LINE user id is U followed by 32 hex digits", field="user_id")
     if kind == "message" and not (text or "").strip():
         raise InvalidInput("a message needs some text", field="text")
-    if kind == "message" and len(text or "") > MAX_TEXT:
-        raise InvalidInput(f"LINE text messages have at most {MAX_TEXT} characters", field="text")
+    if kind == "message" and utf16_units(text or "") > MAX_TEXT:
+        raise InvalidInput(f"LINE text messages have at most {MAX_TEXT} UTF-16 units", field="text")
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     event: dict[str, Any] = {
         "type": kind,
