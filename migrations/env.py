@@ -17,6 +17,7 @@ MODEL_MODULES = [
     "toolkit.contacts.models",
     "toolkit.consent.models",
     "toolkit.inbox.models",
+    "toolkit.chatbot.models",
     "toolkit.line.sandbox.models",
 ]
 for module in MODEL_MODULES:

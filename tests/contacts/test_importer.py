@@ -22,6 +22,7 @@ from toolkit.consent.models import ConsentEvent
 from toolkit.contacts import importer, service
 from toolkit.contacts.importer import ContactRow, RowRejected, UnusableFile, parse_row
 from toolkit.contacts.schemas import EXTERNAL_ID_PATTERN, LOCALE_MAX_LENGTH, LOCALE_PATTERN
+from toolkit.kit import tabular
 from toolkit.settings import REPO_ROOT
 
 PUSH = "marketing.line_push"
@@ -29,7 +30,7 @@ CHAT = "service.chat"
 PURPOSES = {p.code for p in consent.load_purpose_file(REPO_ROOT / "config" / "purposes.yaml")}
 
 
-def source(tmp_path: Path, name: str, content: str | bytes) -> importer.SourceFile:
+def source(tmp_path: Path, name: str, content: str | bytes) -> tabular.SourceFile:
     path = tmp_path / name
     if isinstance(content, bytes):
         path.write_bytes(content)
@@ -39,7 +40,7 @@ def source(tmp_path: Path, name: str, content: str | bytes) -> importer.SourceFi
 
 
 def rows(tmp_path: Path, name: str, content: str) -> list[tuple[int, Any]]:
-    return list(importer.read_rows(source(tmp_path, name, content)))
+    return list(tabular.read_rows(source(tmp_path, name, content)))
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -174,7 +175,7 @@ def _check_file(name: str, content: bytes) -> None:
             found = importer.inspect_file(path, PURPOSES)
         except UnusableFile:
             return
-        for line, row in importer.read_rows(found):
+        for line, row in tabular.read_rows(found):
             assert line >= 1
             if isinstance(row, dict):
                 try:
@@ -239,7 +240,7 @@ def _read_back(name: str, content: str) -> list[ContactRow]:
         path.write_text(content, encoding="utf-8", newline="")
         found = importer.inspect_file(path, PURPOSES)
         parsed = []
-        for _line, row in importer.read_rows(found):
+        for _line, row in tabular.read_rows(found):
             assert isinstance(row, dict), row
             parsed.append(parse_row(row, PURPOSES))
         return parsed

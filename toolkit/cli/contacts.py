@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from toolkit.consent import service as consent
 from toolkit.contacts import importer, service
 from toolkit.db import session_scope
+from toolkit.kit import tabular
 
 app = typer.Typer(help="Contacts and their LINE identities.", no_args_is_help=True)
 stderr = Console(stderr=True)
@@ -31,7 +32,7 @@ def import_contacts(
         purposes = {p.code for p in consent.list_purposes(session)}
     source = importer.inspect_file(file, purposes)
     run = importer.ImportRun(purposes=purposes, actor=actor, file=file.name)
-    rows = importer.read_rows(source)
+    rows = tabular.read_rows(source)
     columns = [TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     # On a terminal the bar disappears when done; in a log its final state stays.
     with Progress(*columns, console=stderr, transient=stderr.is_terminal) as progress:

@@ -6,15 +6,11 @@ updated; a bad row is reported with its line number and the rest are kept.
 
 from __future__ import annotations
 
-import codecs
-import csv
-import json
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
@@ -23,7 +19,9 @@ from toolkit.audit import service as audit
 from toolkit.consent import service as consent
 from toolkit.contacts import service
 from toolkit.contacts.schemas import EXTERNAL_ID_PATTERN, LOCALE_MAX_LENGTH, LOCALE_PATTERN
+from toolkit.kit import tabular
 from toolkit.kit.errors import InvalidInput
+from toolkit.kit.tabular import SourceFile, UnusableFile
 
 BASE_COLUMNS = ("external_id", "display_name", "locale")
 CONSENT_VALUES = {"granted": "grant", "withdrawn": "withdraw"}
@@ -33,13 +31,6 @@ MAX_DISPLAY_NAME = 200
 REFUSED = frozenset({consent.WITHDRAWN, consent.OBJECTED})
 _external_id = re.compile(EXTERNAL_ID_PATTERN)
 _locale = re.compile(LOCALE_PATTERN)
-
-# What read_rows yields for each line: the row, or why the line is not a row.
-NumberedRow = tuple[int, dict[str, Any] | str]
-
-
-class UnusableFile(InvalidInput):
-    code = "unusable_file"
 
 
 class RowRejected(InvalidInput):
@@ -70,14 +61,6 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
-class SourceFile:
-    path: Path
-    kind: str  # "csv" or "jsonl"
-    columns: tuple[str, ...]
-    lines: int
-
-
-@dataclass(frozen=True)
 class ContactRow:
     """One parsed, valid row: `decisions` maps purpose code -> grant|withdraw."""
 
@@ -92,112 +75,14 @@ class ContactRow:
 def inspect_file(path: Path, purposes: set[str]) -> SourceFile:
     """Check that the file can be imported at all: readable UTF-8, a known format, an
     external_id column and no consent column for a purpose we do not know."""
-    if not path.exists():
-        raise UnusableFile(f"{path}: no such file")
-    if not path.is_file():
-        raise UnusableFile(f"{path}: not a regular file")
-    kind = _kind(path)
-    try:
-        decoder = codecs.getincrementaldecoder("utf-8-sig")()
-        lines, last = 0, b"\n"
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                decoder.decode(block)
-                lines += block.count(b"\n")
-                last = block[-1:]
-            decoder.decode(b"", final=True)
-        columns = _columns(path, kind)
-    except OSError as exc:
-        raise UnusableFile(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise UnusableFile(f"{path}: not UTF-8 text (byte {exc.start})") from exc
-    except csv.Error as exc:
-        raise UnusableFile(f"{path}: the header is not CSV ({exc})") from exc
-    if "external_id" not in columns:
-        raise UnusableFile(f"{path}: no external_id column (found: {', '.join(columns) or 'nothing'})")
-    duplicates = sorted({c for c in columns if columns.count(c) > 1})
-    if duplicates:
-        raise UnusableFile(f"{path}: column(s) listed twice: {', '.join(duplicates)}")
-    unknown = [c for c in columns if c not in BASE_COLUMNS and c not in purposes]
+    source = tabular.inspect_file(path, required=("external_id",))
+    unknown = [c for c in source.columns if c not in BASE_COLUMNS and c not in purposes]
     if unknown:
         raise UnusableFile(
             f"{path}: unknown column(s) {', '.join(repr(c) for c in unknown)}; consent columns must be "
             f"purpose codes ({', '.join(sorted(purposes))})"
         )
-    return SourceFile(path, kind, tuple(columns), max(lines + (last != b"\n"), 1))
-
-
-def _kind(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        return "jsonl"
-    if suffix in (".csv", ".txt", ""):
-        return "csv"
-    raise UnusableFile(f"{path}: unknown format {suffix!r}; use .csv or .jsonl")
-
-
-def _json_line(text: str) -> Any:
-    """json.loads, with every way it can fail turned into ValueError."""
-    try:
-        return json.loads(text)
-    except RecursionError as exc:  # absurdly deep nesting
-        raise ValueError("nested too deeply") from exc
-
-
-def _columns(path: Path, kind: str) -> list[str]:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        if kind == "csv":
-            header = next(csv.reader(handle), None)
-            return [c.strip() for c in header or []]
-        keys: list[str] = []
-        for line in handle:
-            if line.strip():
-                try:
-                    record = _json_line(line)
-                except ValueError:
-                    continue
-                if isinstance(record, dict):
-                    keys.extend(k for k in record if k not in keys)
-        return keys
-
-
-def read_rows(source: SourceFile) -> Iterator[NumberedRow]:
-    """Yield (line number, row) — or (line number, reason) for a line that is not a row.
-    A CSV row that spans lines (a quoted newline) is numbered by its first line."""
-    with source.path.open(encoding="utf-8-sig", newline="") as handle:
-        if source.kind == "csv":
-            yield from _csv_rows(handle)
-            return
-        for line, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = _json_line(text)
-            except ValueError as exc:
-                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-                yield line, f"not valid JSON ({reason})"
-                continue
-            yield line, record if isinstance(record, dict) else "expected a JSON object"
-
-
-def _csv_rows(handle: TextIO) -> Iterator[NumberedRow]:
-    reader = csv.reader(handle)
-    header = [c.strip() for c in next(reader, [])]
-    while True:
-        line = reader.line_num + 1
-        try:
-            values = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:  # e.g. a field over csv.field_size_limit(); the reader moves on
-            yield line, f"not a CSV row ({exc})"
-            continue
-        if not any(v.strip() for v in values):
-            continue
-        if len(values) != len(header):
-            yield line, f"expected {len(header)} fields, found {len(values)}"
-            continue
-        yield line, dict(zip(header, values))
+    return source
 
 
 # --- checking one row -------------------------------------------------------------------

@@ -1,0 +1,289 @@
+"""FAQ entries (versioned), the index the bot answers from, and the brand's decision.
+
+The matcher itself is a pure library (toolkit.chatbot.matcher); this module keeps its
+bank in the database. An index is built from the active entries and cached per process
+until an entry or the calibrated decision changes (a cheap fingerprint query per match).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from toolkit.audit import service as audit
+from toolkit.chatbot.bank import Entry
+from toolkit.chatbot.decision import Decision, load_decision
+from toolkit.chatbot.matcher import FaqIndex, Match
+from toolkit.chatbot.models import FaqDecision, FaqEntry, FaqEntryVersion
+from toolkit.kit.clock import utcnow
+from toolkit.kit.errors import InvalidInput, NotFound
+
+MAX_KEY = 64
+MAX_CATEGORY = 100
+MAX_QUESTION = 1000
+MAX_ANSWER = 5000  # one LINE text message (UTF-16 units are checked again before sending)
+MAX_ALT_QUESTIONS = 100
+CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
+CONTENT_FIELDS = ("question", "alt_questions", "generated_questions", "answer", "category", "locale", "active")
+
+
+class EntryNotFound(NotFound):
+    code = "faq_entry_not_found"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"no FAQ entry {key!r}", key=key)
+
+
+class EntryInvalid(InvalidInput):
+    code = "faq_entry_invalid"
+
+
+@dataclass(frozen=True)
+class EntryContent:
+    """What an entry says; saving the same content again changes nothing."""
+
+    question: str
+    answer: str
+    category: str = ""
+    alt_questions: tuple[str, ...] = ()
+    generated_questions: tuple[str, ...] = ()
+    locale: str = "zh-TW"
+    active: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question, "alt_questions": list(self.alt_questions),
+            "generated_questions": list(self.generated_questions), "answer": self.answer,
+            "category": self.category, "locale": self.locale, "active": self.active,
+        }
+
+
+def _clean_questions(values: Iterable[str], question: str) -> tuple[str, ...]:
+    seen = {question}
+    kept = []
+    for value in values:
+        text = " ".join(str(value).split())
+        if text and text not in seen:
+            seen.add(text)
+            kept.append(text)
+    return tuple(kept)
+
+
+def checked_content(
+    *, question: str, answer: str, category: str = "", alt_questions: Iterable[str] = (),
+    generated_questions: Iterable[str] = (), locale: str = "zh-TW", active: bool = True,
+) -> EntryContent:
+    """Validate and tidy an entry's content; raise EntryInvalid saying what is wrong."""
+    question = " ".join(question.split())
+    answer = answer.strip()
+    if not question:
+        raise EntryInvalid("question is empty")
+    if not answer:
+        raise EntryInvalid("answer is empty")
+    if len(question) > MAX_QUESTION:
+        raise EntryInvalid(f"question is longer than {MAX_QUESTION} characters")
+    if len(answer.encode("utf-16-le")) // 2 > MAX_ANSWER:
+        raise EntryInvalid(f"answer is longer than one LINE message ({MAX_ANSWER} UTF-16 units)")
+    category = " ".join(category.split())
+    if len(category) > MAX_CATEGORY:
+        raise EntryInvalid(f"category is longer than {MAX_CATEGORY} characters")
+    alts = _clean_questions(alt_questions, question)
+    generated = tuple(q for q in _clean_questions(generated_questions, question) if q not in alts)
+    if len(alts) > MAX_ALT_QUESTIONS or len(generated) > MAX_ALT_QUESTIONS:
+        raise EntryInvalid(f"more than {MAX_ALT_QUESTIONS} alternative questions")
+    if any(len(q) > MAX_QUESTION for q in (*alts, *generated)):
+        raise EntryInvalid(f"an alternative question is longer than {MAX_QUESTION} characters")
+    return EntryContent(question, answer, category, alts, generated, locale or "zh-TW", active)
+
+
+def check_key(key: str) -> str:
+    key = key.strip()
+    if not key:
+        raise EntryInvalid("id is empty")
+    if len(key) > MAX_KEY or not key.isprintable():
+        raise EntryInvalid(f"id {key[:40]!r} is not a valid id (1-{MAX_KEY} printable characters)")
+    return key
+
+
+# --- entries ----------------------------------------------------------------------------
+
+def get_entry(session: Session, key: str) -> FaqEntry | None:
+    return session.scalar(select(FaqEntry).where(FaqEntry.key == key))
+
+
+def require_entry(session: Session, key: str) -> FaqEntry:
+    entry = get_entry(session, key)
+    if entry is None:
+        raise EntryNotFound(key)
+    return entry
+
+
+def content_of(entry: FaqEntry) -> EntryContent:
+    return EntryContent(
+        entry.question, entry.answer, entry.category, tuple(entry.alt_questions or ()),
+        tuple(entry.generated_questions or ()), entry.locale, entry.active,
+    )
+
+
+def save_entry(
+    session: Session, *, key: str, content: EntryContent, actor: str, note: str | None = None,
+) -> tuple[FaqEntry, str]:
+    """Create the entry `key` or give it new content as a new version. Returns the entry
+    and CREATED, UPDATED or UNCHANGED (same content: no new version)."""
+    key = check_key(key)
+    entry = get_entry(session, key)
+    now = utcnow()
+    if entry is None:
+        entry = FaqEntry(key=key, version=1, created_at=now)
+        session.add(entry)
+        outcome = CREATED
+    elif content_of(entry) == content:
+        return entry, UNCHANGED
+    else:
+        entry.version += 1
+        outcome = UPDATED
+    for name, value in content.as_dict().items():
+        setattr(entry, name, value)
+    entry.updated_at, entry.updated_by = now, actor
+    session.flush()
+    session.add(FaqEntryVersion(entry_id=entry.id, version=entry.version, content=content.as_dict(),
+                                changed_at=now, changed_by=actor, note=note))
+    audit.record(session, actor=actor, action=f"faq.entry.{'create' if outcome == CREATED else 'update'}",
+                 target_type="faq_entry", target_id=key, details={"version": entry.version, "note": note})
+    session.flush()
+    return entry, outcome
+
+
+def update_entry(session: Session, *, key: str, actor: str, note: str | None = None, **changes: Any) -> FaqEntry:
+    """Change some fields of an existing entry (a new version when anything changed)."""
+    entry = require_entry(session, key)
+    unknown = set(changes) - set(CONTENT_FIELDS)
+    if unknown:
+        raise EntryInvalid(f"unknown field(s): {', '.join(sorted(unknown))}")
+    current = content_of(entry).as_dict() | changes
+    entry, _ = save_entry(session, key=key, content=checked_content(**current), actor=actor, note=note)
+    return entry
+
+
+def add_alt_question(session: Session, *, key: str, question: str, actor: str) -> FaqEntry:
+    entry = require_entry(session, key)
+    return update_entry(session, key=key, actor=actor, note="alternative question added",
+                        alt_questions=[*entry.alt_questions, question])
+
+
+def list_entries(
+    session: Session, *, search: str | None = None, category: str | None = None,
+    active: bool | None = None, limit: int = 50, offset: int = 0,
+) -> tuple[list[FaqEntry], int]:
+    query = select(FaqEntry)
+    if search:
+        pattern = f"%{search.strip()}%"
+        query = query.where(or_(FaqEntry.key.ilike(pattern), FaqEntry.question.ilike(pattern),
+                                FaqEntry.answer.ilike(pattern)))
+    if category:
+        query = query.where(FaqEntry.category == category)
+    if active is not None:
+        query = query.where(FaqEntry.active == active)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(FaqEntry.key).limit(limit).offset(offset)).all()
+    return list(rows), total
+
+
+def categories(session: Session) -> list[str]:
+    return list(session.scalars(select(FaqEntry.category).distinct().order_by(FaqEntry.category)))
+
+
+def entry_versions(session: Session, key: str) -> list[FaqEntryVersion]:
+    entry = require_entry(session, key)
+    return list(session.scalars(select(FaqEntryVersion).where(FaqEntryVersion.entry_id == entry.id)
+                                .order_by(FaqEntryVersion.version.desc())))
+
+
+def counts(session: Session) -> dict[str, int]:
+    """Entries, active entries, and staff-written vs generated alternative questions."""
+    rows = session.execute(select(FaqEntry.active, FaqEntry.alt_questions, FaqEntry.generated_questions)).all()
+    return {
+        "entries": len(rows), "active": sum(1 for r in rows if r.active),
+        "alt_questions": sum(len(r.alt_questions or ()) for r in rows),
+        "generated_questions": sum(len(r.generated_questions or ()) for r in rows),
+    }
+
+
+def as_bank_entry(entry: FaqEntry) -> Entry:
+    """The matcher's view: staff-written and generated alternatives are both matched."""
+    return Entry(entry.key, entry.question, entry.answer, entry.category,
+                 (*entry.alt_questions, *entry.generated_questions))
+
+
+def active_entries(session: Session) -> list[FaqEntry]:
+    return list(session.scalars(select(FaqEntry).where(FaqEntry.active.is_(True)).order_by(FaqEntry.key)))
+
+
+# --- the decision -----------------------------------------------------------------------
+
+def latest_calibration(session: Session) -> FaqDecision | None:
+    return session.scalar(select(FaqDecision).order_by(FaqDecision.id.desc()).limit(1))
+
+
+def current_decision(session: Session) -> Decision:
+    """The brand's calibrated decision, or the shipped default when it has none."""
+    calibration = latest_calibration(session)
+    return Decision.from_dict(calibration.decision) if calibration else load_decision()
+
+
+def save_calibration(
+    session: Session, *, decision: Decision, report: dict[str, Any], examples: int, source: str, actor: str,
+) -> FaqDecision:
+    row = FaqDecision(decision=decision.to_dict(), report=report, examples=examples, source=source,
+                      created_by=actor)
+    session.add(row)
+    audit.record(session, actor=actor, action="faq.calibrate", target_type="faq_decision",
+                 details={"examples": examples, "source": source, **{k: v for k, v in report.items() if k != "by_style"}})
+    session.flush()
+    return row
+
+
+# --- the index --------------------------------------------------------------------------
+
+_cache_lock = threading.Lock()
+_cached: tuple[tuple[Any, ...], FaqIndex] | None = None
+
+
+def _fingerprint(session: Session) -> tuple[Any, ...]:
+    # Any change to an entry bumps its version and updated_at; a new calibration adds a row.
+    entries = session.execute(
+        select(func.count(FaqEntry.id), func.coalesce(func.sum(FaqEntry.version), 0), func.max(FaqEntry.updated_at))
+    ).one()
+    decision_id = session.scalar(select(func.max(FaqDecision.id)))
+    return (session.get_bind().engine.url.render_as_string(), *entries, decision_id)
+
+
+def build_index(entries: Sequence[FaqEntry], decision: Decision) -> FaqIndex:
+    # Categories are the brand's own words (its product lines, programme names): jieba
+    # should keep them whole.
+    terms = sorted({e.category for e in entries if e.category})
+    return FaqIndex.build([as_bank_entry(e) for e in entries], extra_terms=terms, decision=decision)
+
+
+def current_index(session: Session) -> FaqIndex:
+    """The index over the active entries with the current decision, built once per change."""
+    global _cached
+    fingerprint = _fingerprint(session)
+    cached = _cached
+    if cached is not None and cached[0] == fingerprint:
+        return cached[1]
+    with _cache_lock:
+        if _cached is not None and _cached[0] == fingerprint:
+            return _cached[1]
+        index = build_index(active_entries(session), current_decision(session))
+        _cached = (fingerprint, index)
+        return index
+
+
+def match(session: Session, query: str) -> Match:
+    return current_index(session).match(query)
