@@ -1,0 +1,64 @@
+"""Factories for FAQ entries and calibrations, through the service (versions and audit
+rows included), so tests see what production code would have written."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy.orm import Session
+
+from toolkit.chatbot import service
+from toolkit.chatbot.decision import Decision, load_decision
+from toolkit.chatbot.models import FaqDecision, FaqEntry
+
+_counter = itertools.count(1)
+
+# A small retail bank: distinct enough that each question finds its own entry.
+RETAIL: Sequence[dict] = (
+    {"key": "ship-fee", "question": "運費怎麼計算？滿多少免運？", "category": "配送",
+     "answer": "單筆訂單滿 NT$990 免運費，未滿收運費 NT$100。", "alt_questions": ["運費多少", "免運門檻"]},
+    {"key": "return", "question": "退貨要怎麼申請？", "category": "退換貨",
+     "answer": "七天鑑賞期內在「我的訂單」點選申請退貨，物流會到府取件。", "alt_questions": ["我要退貨"]},
+    {"key": "points", "question": "會員點數可以怎麼使用？", "category": "會員",
+     "answer": "每 1 點折抵 1 元，最多折抵訂單金額的 30%。", "alt_questions": ["點數怎麼用"]},
+)
+
+
+def make_entry(
+    session: Session,
+    *,
+    key: str | None = None,
+    question: str | None = None,
+    answer: str | None = None,
+    category: str = "",
+    alt_questions: Iterable[str] = (),
+    generated_questions: Iterable[str] = (),
+    locale: str = "zh-TW",
+    active: bool = True,
+    actor: str = "test",
+) -> FaqEntry:
+    """An entry saved through service.save_entry (version 1 when new)."""
+    n = next(_counter)
+    content = service.checked_content(
+        question=question or f"測試問題 {n}？", answer=answer or f"測試答案 {n}。", category=category,
+        alt_questions=alt_questions, generated_questions=generated_questions, locale=locale, active=active,
+    )
+    entry, _ = service.save_entry(session, key=key or f"T{n}", content=content, actor=actor)
+    return entry
+
+
+def make_retail_bank(session: Session) -> list[FaqEntry]:
+    """The three entries of RETAIL."""
+    return [make_entry(session, **row) for row in RETAIL]
+
+
+def make_calibration(
+    session: Session, *, decision: Decision | None = None, report: dict | None = None,
+    examples: int = 10, source: str = "test.jsonl", actor: str = "test",
+) -> FaqDecision:
+    """A stored calibration (the shipped default decision unless one is given)."""
+    return service.save_calibration(
+        session, decision=decision or load_decision(), report=report or {}, examples=examples,
+        source=source, actor=actor,
+    )
