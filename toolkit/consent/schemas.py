@@ -5,20 +5,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from toolkit.kit.localised import Localised
+
 LawfulBasis = Literal["consent", "contract", "legitimate_interest", "legal_obligation"]
 ConsentAction = Literal["grant", "withdraw", "object"]
 ConsentStateValue = Literal["granted", "withdrawn", "objected", "none"]
 ConsentSource = Literal["follow", "unfollow", "keyword", "admin", "api", "import", "form", "cli", "system"]
 
 
-class LocalisedText(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-
-    zh_tw: str = Field(alias="zh-TW", min_length=1)
-    en: str = Field(min_length=1)
-
-
-class PurposeNotice(LocalisedText):
+class PurposeNotice(Localised):
     version: str = Field(min_length=1, max_length=32)
 
 
@@ -29,7 +24,7 @@ class PurposeDefinition(BaseModel):
 
     code: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", max_length=64)
     lawful_basis: LawfulBasis
-    name: LocalisedText
+    name: Localised
     notice: PurposeNotice
     retention_days: int = Field(ge=1, le=36500)
 

@@ -5,15 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class Localised(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-
-    zh_tw: str = Field(alias="zh-TW", min_length=1)
-    en: str = Field(min_length=1)
-
-    def pick(self, locale: str | None) -> str:
-        return self.en if (locale or "").lower().startswith("en") else self.zh_tw
+from toolkit.kit.localised import Localised
 
 
 class Keywords(BaseModel):
