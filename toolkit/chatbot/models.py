@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from toolkit.contacts.models import Contact
 from toolkit.db import Base, BigId, JsonDoc, UtcDateTime
 from toolkit.kit.clock import utcnow
 
@@ -90,6 +91,8 @@ class Conversation(Base):
     last_message_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     last_customer_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    contact: Mapped[Contact] = relationship()
 
 
 class ChatMessage(Base):

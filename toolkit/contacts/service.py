@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
@@ -40,6 +41,19 @@ class UpsertResult:
     contact: Contact
     created: bool
     changed: bool
+
+
+# What other domains hold on a person, removed with them by erase(). Contacts may not
+# import those domains (they build on contacts), so each registers its own step.
+ErasureStep = Callable[[Session, int], None]
+_erasure_steps: list[ErasureStep] = []
+
+
+def register_erasure_step(step: ErasureStep) -> None:
+    """`step(session, contact_id)` deletes what its domain keeps on the person; it runs in
+    erase()'s transaction, so the erasure is all or nothing."""
+    if step not in _erasure_steps:
+        _erasure_steps.append(step)
 
 
 def get(session: Session, contact_id: int) -> Contact | None:
@@ -148,6 +162,8 @@ def erase(session: Session, *, contact_id: int, actor: str, reason: str = "erasu
     contact = require(session, contact_id)
     identities = [(i.channel, i.external_id) for i in contact.identities]
     consent.suppress(session, identities=identities, reason=reason)
+    for step in _erasure_steps:
+        step(session, contact_id)
     contact.identities.clear()
     contact.display_name = None
     contact.locale = None
