@@ -274,7 +274,9 @@ def _line_user_id(session: Session, contact_id: int) -> str:
     raise ChatNotAllowed(contact_id)  # the gate passed, so this is a race with an unfollow
 
 
-def usable_reply_event(session: Session, conversation: Conversation, *, now: datetime | None = None) -> WebhookEvent | None:
+def usable_reply_event(
+    session: Session, conversation: Conversation, *, now: datetime | None = None,
+) -> WebhookEvent | None:
     """The webhook event whose reply token an agent's message may still use: that of the
     customer's latest message, if it came less than REPLY_TOKEN_TTL ago and nothing has
     answered it yet (neither the bot — silent while people own the conversation — nor an

@@ -2,39 +2,43 @@
 a group into a new FAQ entry or into alternative questions of an existing one (one step
 each), or dismiss it.
 
-Grouping is lexical and cheap (no model, no jieba): each question becomes the character
-bigrams of its normalised text without particles and pronouns, plus those of the formal
-words its everyday ones stand for (synonyms.py); a question joins the group whose first
-question it overlaps most (Dice coefficient), or starts a new one. At most the newest
-GROUPING_CAP open questions are grouped, so the page stays fast whatever the backlog.
+Grouping is lexical and local (no model): each question becomes a TF-IDF vector of the
+matcher's words (normalised text, jieba, particles dropped, everyday words also read as
+their formal ones); a question joins the group whose first question it is most similar
+to, or starts a new one. At most the newest GROUPING_CAP open questions are grouped, so
+the page stays fast whatever the backlog.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from toolkit.audit import service as audit
 from toolkit.chatbot import service
-from toolkit.chatbot.analysis import expand, prepare
+from toolkit.chatbot.analysis import Analyzer, expand, prepare
 from toolkit.chatbot.models import FaqEntry, UnansweredQuestion
 from toolkit.kit.clock import utcnow
 from toolkit.kit.errors import Conflict, InvalidInput
 
 OPEN, RESOLVED, DISMISSED = "open", "resolved", "dismissed"
 GROUPING_CAP = 2000
-# Two questions are one group from this overlap of their bigrams (0..1). Paraphrases of
-# one question score about 0.5-0.8; different questions on one subject (信用卡分期 vs
-# 信用卡刷幾次) about 0.3-0.4.
+# Two questions are one group from this cosine of their word vectors. On the retail
+# paraphrase sets (eval-data/queries: typos, 注音文, keywords, long messages) about 85% of
+# the pairs it puts together belong together, and it finds a fifth of all such pairs:
+# a mixed group would add a wrong alternative question, so precision comes first.
 SIMILAR = 0.45
-# Characters that carry no meaning for "which question is this" (particles, pronouns,
-# polite openers); removed before the bigrams so 「請問可以退貨嗎」 and 「退貨」 meet.
-NOISE_CHARS = frozenset("的了嗎吗呢吧啊呀喔哦嘛啦耶欸唉呃呵哈嗯我你您他妳請問想要能可以會是有沒麻煩一下")
+# Words that say nothing about which question it is, on top of the matcher's stopwords
+# (Simplified, as the words are): modal verbs and helpers. 「可以用信用卡分期嗎」 and
+# 「信用卡能分期付款嗎」 are one question.
+FILLER_WORDS = frozenset("可以 能 能够 会 用 要 需要 有 没有 可 得 帮 帮忙 帮我 麻烦 怎么 怎么样 如何".split())
 
 
 class QuestionsNotOpen(Conflict):
@@ -80,42 +84,54 @@ class UnansweredGroup:
     ids: list[int] = field(default_factory=list)
 
 
-def features(text: str) -> frozenset[str]:
-    """The bigrams a question is compared by (unigrams for a one-character question)."""
+@lru_cache(maxsize=1)
+def _analyzer() -> Analyzer:
+    return Analyzer()  # jieba's shared dictionary, no bank terms: parsed once per process
+
+
+def features(text: str) -> Counter[str]:
+    """The words a question is compared by: jieba words without particles and pronouns,
+    plus the formal words its everyday ones stand for (synonyms.py)."""
     prepared = prepare(text)
-    core = "".join(ch for ch in prepared if ch not in NOISE_CHARS)
-    runs = [*core.split(), *expand(prepared).split()]
-    grams = {run[i : i + 2] for run in runs for i in range(len(run) - 1)}
-    return frozenset(grams or {ch for run in runs for ch in run})
+    words = _analyzer().words(f"{prepared} {expand(prepared)}")
+    return Counter(w for w in words if w.strip() and w not in FILLER_WORDS)
 
 
-def similarity(a: frozenset[str], b: frozenset[str]) -> float:
-    if not a or not b:
-        return 0.0
-    return 2 * len(a & b) / (len(a) + len(b))
+def _vectors(texts: Sequence[str]) -> list[dict[str, float]]:
+    """Unit TF-IDF vectors, the IDF taken over the texts being grouped (smoothed, so that
+    in a small queue of paraphrases their shared words still count fully)."""
+    counts = [features(t) for t in texts]
+    df = Counter(term for c in counts for term in c)
+    n = len(counts)
+    vectors = []
+    for c in counts:
+        v = {t: (1 + math.log(k)) * (math.log((n + 1) / (df[t] + 1)) + 1) for t, k in c.items()}
+        norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
+        vectors.append({t: x / norm for t, x in v.items()})
+    return vectors
 
 
 def cluster(texts: Sequence[str], *, threshold: float = SIMILAR) -> list[list[int]]:
     """Greedy clustering of `texts` (indexes, in the given order): each joins the group
-    whose first text it is most similar to, at `threshold` or above, else starts one.
-    An inverted index from bigram to group keeps it near-linear."""
-    seeds: list[frozenset[str]] = []
+    whose first text it is most similar to (cosine), at `threshold` or above, else starts
+    one. An inverted index from word to group keeps it near-linear."""
+    seeds: list[dict[str, float]] = []
     groups: list[list[int]] = []
     postings: dict[str, list[int]] = {}
-    for index, text in enumerate(texts):
-        mine = features(text)
-        candidates = {g for gram in mine for g in postings.get(gram, ())}
+    for index, mine in enumerate(_vectors(texts)):
+        candidates = {g for term in mine for g in postings.get(term, ())}
         best, best_score = None, threshold
         for g in sorted(candidates):
-            score = similarity(mine, seeds[g])
+            seed = seeds[g]
+            score = sum(x * seed.get(t, 0.0) for t, x in mine.items())
             if score >= best_score and (best is None or score > best_score):
                 best, best_score = g, score
         if best is None:
             best = len(groups)
             groups.append([])
             seeds.append(mine)
-            for gram in mine:
-                postings.setdefault(gram, []).append(best)
+            for term in mine:
+                postings.setdefault(term, []).append(best)
         groups[best].append(index)
     return groups
 
@@ -152,7 +168,8 @@ def _open_questions(session: Session, question_ids: Sequence[int]) -> list[Unans
     if not question_ids:
         raise NoQuestions("no questions selected")
     rows = list(session.scalars(
-        select(UnansweredQuestion).where(UnansweredQuestion.id.in_(set(question_ids)), UnansweredQuestion.status == OPEN)
+        select(UnansweredQuestion)
+        .where(UnansweredQuestion.id.in_(set(question_ids)), UnansweredQuestion.status == OPEN)
         .order_by(UnansweredQuestion.id)
     ))
     if not rows:
