@@ -125,6 +125,8 @@ def _load_yaml_entries(path: Path) -> Any:
         raise UnusableFile(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     except yaml.YAMLError as exc:
         raise UnusableFile(f"{path}: not YAML ({' '.join(str(exc).split())})") from exc
+    except RecursionError as exc:  # absurdly deep nesting
+        raise UnusableFile(f"{path}: not YAML (nested too deeply)") from exc
 
 
 def _entry_nodes(path: Path) -> list[yaml.Node]:

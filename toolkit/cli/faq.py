@@ -194,6 +194,10 @@ def calibrate_decision(
             service.save_calibration(session, decision=decision, report=report, examples=len(labelled),
                                      source=examples.name, actor=actor)
     Console().print(rates_table(report["previous"], report, dry_run=dry_run))
+    aim = decision.meta.get("min_oos_rejection", 0.0)
+    if report["out_of_scope"] and report["oos_rejected"] < aim:
+        typer.echo(f"warning: the calibrated decision rejects {report['oos_rejected']:.0%} of the out-of-scope "
+                   f"examples, less than the {aim:.0%} aimed at", err=True)
     typer.echo(f"{len(labelled)} examples, {len(rejected)} rejected; decision "
                f"{'not stored (dry run)' if dry_run else 'stored'}", err=True)
     if rejected:
