@@ -54,6 +54,11 @@ def register_text_handler(handler: TextHandler | None) -> None:
     _text_handler = handler
 
 
+def current_text_handler() -> TextHandler | None:
+    """The installed text handler, so that whoever replaces it can put it back."""
+    return _text_handler
+
+
 def register_postback_handler(prefix: str, handler: PostbackHandler) -> None:
     _postback_handlers[prefix] = handler
 
@@ -62,12 +67,26 @@ def _evidence(event: WebhookEvent, **extra: Any) -> dict[str, Any]:
     return {"webhook_event_id": event.webhook_event_id, "user_id": event.user_id, **extra}
 
 
+def _memo(session: Session, key: str, load: Callable[[], Any]) -> Any:
+    """`load()` once per transaction: the worker handles a whole batch in one, and every
+    event of it asks for the same few purposes (they change only with purposes.yaml)."""
+    transaction = session.get_transaction()
+    memo = session.info.get("inbox.memo")
+    if memo is None or memo[0] is not transaction:
+        memo = session.info["inbox.memo"] = (transaction, {})
+    if key not in memo[1]:
+        memo[1][key] = load()
+    return memo[1][key]
+
+
 def _marketing_purposes(session: Session) -> list[str]:
-    return [p.code for p in consent.list_purposes(session) if p.code.startswith(MARKETING_PREFIX)]
+    return _memo(session, "marketing", lambda: [
+        p.code for p in consent.list_purposes(session) if p.code.startswith(MARKETING_PREFIX)])
 
 
 def _notice(session: Session, config: ChannelConfig, locale: str | None) -> tuple[str, str]:
-    purpose = consent.get_purpose(session, config.marketing_purpose)
+    code = config.marketing_purpose
+    purpose = _memo(session, f"purpose:{code}", lambda: consent.get_purpose(session, code))
     text = purpose.notice_en if (locale or "").startswith("en") else purpose.notice_zh
     return text, config.welcome_notice_version or purpose.notice_version
 
@@ -93,7 +112,8 @@ def on_follow(session: Session, event: WebhookEvent, config: ChannelConfig, prof
         return Outcome("suppressed identity: not re-added, no welcome")
     contact = result.contact
     identity = next(i for i in contact.identities if i.channel == "line" and i.external_id == event.user_id)
-    identity.followed, identity.blocked_at = True, None
+    if not identity.followed or identity.blocked_at is not None:  # no UPDATE when nothing changes
+        identity.followed, identity.blocked_at = True, None
     _, version = _notice(session, config, contact.locale)
     change = consent.grant(
         session, contact_id=contact.id, purpose=config.marketing_purpose, source="follow",

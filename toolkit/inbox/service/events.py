@@ -1,27 +1,21 @@
-"""The webhook inbox: storing events on arrival, claiming and handling them in the worker,
-retrying with backoff, dead letters, retention."""
+"""The inbox's rows: storing events on arrival, claiming them for a worker, how an event
+ends (done, retried with backoff, dead letter), staff's view of them, retention."""
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import yaml
-from pydantic import ValidationError
 from sqlalchemy import Connection, Insert, and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from toolkit.audit import service as audit
-from toolkit.inbox import handlers
-from toolkit.inbox.handlers import Outcome
 from toolkit.inbox.models import WebhookEvent
-from toolkit.inbox.schemas import ChannelConfig
 from toolkit.kit.clock import utcnow
 from toolkit.kit.errors import Conflict, InvalidInput, NotFound
 from toolkit.line.webhook import InboundEvent
@@ -40,6 +34,7 @@ class EventNotDead(Conflict):
 
 
 PENDING, PROCESSING, DONE, IGNORED, DEAD = "pending", "processing", "done", "ignored", "dead"
+STATUSES = (PENDING, PROCESSING, DONE, IGNORED, DEAD)
 MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=2)
 HANDLED_TYPES = ("follow", "unfollow", "message", "postback")
@@ -48,17 +43,6 @@ HANDLED_TYPES = ("follow", "unfollow", "message", "postback")
 def backoff(attempts: int) -> timedelta:
     """5 s, 10 s, 20 s ... capped at an hour."""
     return timedelta(seconds=min(5 * 2 ** max(attempts - 1, 0), 3600))
-
-
-@lru_cache(maxsize=4)
-def load_channel_config(path: Path) -> ChannelConfig:
-    try:
-        return ChannelConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ChannelConfigError(f"cannot read {path}: {exc}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ChannelConfigError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
 
 
 # --- arrival (the hot path: Core only, no ORM, no session) ---------------------------------
@@ -133,45 +117,37 @@ def get(session: Session, event_id: int) -> WebhookEvent | None:
     return session.get(WebhookEvent, event_id)
 
 
-# --- handling ---------------------------------------------------------------------------
+# --- how an event ends --------------------------------------------------------------------
 
-def handle(session: Session, *, event_id: int, config: ChannelConfig, profile: dict[str, Any] | None = None) -> WebhookEvent:
-    """Apply the event to our data once and plan the reply (sent later, after commit)."""
-    event = session.get(WebhookEvent, event_id)
-    if event is None:
-        raise EventNotFound(f"no webhook event {event_id}")
-    if event.handled_at is not None:
-        return event
-    outcome = _dispatch(session, event, config, profile or {})
-    event.outcome = outcome.note[:200]
-    event.handled_at = utcnow()
-    if outcome.messages and event.mode != "standby":
-        event.replies = {"purpose": handlers.SERVICE_PURPOSE, "messages": outcome.messages}
-    elif outcome.messages:
-        event.delivery = "suppressed"
-        event.outcome = (outcome.note + "; standby: not answered")[:200]
-    if event.event_type not in HANDLED_TYPES:
-        event.status = IGNORED
-    session.flush()
-    return event
+class EventState(Protocol):
+    """The columns an event's end changes: a WebhookEvent, or a draft of its new values
+    that a batch writes in one statement (handling.py)."""
+
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    locked_until: datetime | None
+    last_error: str | None
 
 
-def _dispatch(session: Session, event: WebhookEvent, config: ChannelConfig, profile: dict[str, Any]) -> Outcome:
-    if event.user_id is None:
-        return Outcome(f"{event.event_type} without a user: nothing to do")
-    if event.event_type == "follow":
-        return handlers.on_follow(session, event, config, profile)
-    if event.event_type == "unfollow":
-        return handlers.on_unfollow(session, event, config)
-    if event.event_type == "message":
-        message = event.body.get("message") if isinstance(event.body.get("message"), dict) else {}
-        if message.get("type") == "text" and isinstance(message.get("text"), str):
-            return handlers.on_text(session, event, config, message["text"])
-        return Outcome(f"{message.get('type', 'unknown')} message: not handled")
-    if event.event_type == "postback":
-        postback = event.body.get("postback") if isinstance(event.body.get("postback"), dict) else {}
-        return handlers.on_postback(session, event, str(postback.get("data", ""))[:300])
-    return Outcome(f"{event.event_type}: not handled")
+def finish_state(event: EventState) -> None:
+    event.status = IGNORED if event.status == IGNORED else DONE
+    event.locked_until = None
+
+
+def retry_state(event: EventState, error: str, now: datetime) -> None:
+    """Back to pending with backoff, or into the dead-letter state after the last attempt."""
+    event.last_error = error[-2000:]
+    event.locked_until = None
+    if event.attempts >= MAX_ATTEMPTS:
+        event.status = DEAD
+    else:
+        event.status = PENDING
+        event.next_attempt_at = now + backoff(event.attempts)
+
+
+def describe(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(exc)).strip()
 
 
 def set_delivery(session: Session, *, event_id: int, delivery: str, error: str | None = None) -> None:
@@ -181,23 +157,15 @@ def set_delivery(session: Session, *, event_id: int, delivery: str, error: str |
 def finish(session: Session, *, event_id: int) -> None:
     event = session.get(WebhookEvent, event_id)
     if event is not None:
-        event.status = IGNORED if event.status == IGNORED else DONE
-        event.locked_until = None
+        finish_state(event)
 
 
 def fail(session: Session, *, event_id: int, error: str, now: datetime | None = None) -> WebhookEvent | None:
     """Schedule a retry with backoff, or give up into the dead-letter state."""
-    now = now or utcnow()
     event = session.get(WebhookEvent, event_id)
     if event is None:
         return None
-    event.last_error = error[-2000:]
-    event.locked_until = None
-    if event.attempts >= MAX_ATTEMPTS:
-        event.status = DEAD
-    else:
-        event.status = PENDING
-        event.next_attempt_at = now + backoff(event.attempts)
+    retry_state(event, error, now or utcnow())
     session.flush()
     return event
 
@@ -231,8 +199,6 @@ def count_by_status(session: Session) -> dict[str, int]:
     rows = session.execute(select(WebhookEvent.status, func.count()).group_by(WebhookEvent.status)).all()
     return {status: count for status, count in rows}
 
-
-STATUSES = (PENDING, PROCESSING, DONE, IGNORED, DEAD)
 
 
 @dataclass(frozen=True)

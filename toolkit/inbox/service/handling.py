@@ -1,0 +1,222 @@
+"""Handling events in the worker: what each one does to our data (handlers.py), the reply
+it plans, and a claimed batch handled in one transaction with a SAVEPOINT per event."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from toolkit.inbox import handlers
+from toolkit.inbox.handlers import Outcome
+from toolkit.inbox.models import WebhookEvent
+from toolkit.inbox.schemas import ChannelConfig
+from toolkit.inbox.service.events import (
+    HANDLED_TYPES, IGNORED, ChannelConfigError, EventNotFound, describe, fail, finish_state, retry_state,
+)
+from toolkit.kit.clock import utcnow
+from toolkit.line import client as line
+
+log = logging.getLogger(__name__)
+
+# Where a reply stands (webhook_event.delivery). reply_pending is committed before the reply
+# goes out, so that a worker stopped mid-send never sends it again.
+REPLY_PENDING = "reply_pending"
+SUPPRESSED = "suppressed"
+FINAL_DELIVERY = frozenset({line.REPLY_SENT, line.PUSH_SENT, line.UNKNOWN, line.FAILED, SUPPRESSED})
+NO_CHANNEL = "no LINE access token configured; cannot answer"
+
+
+# --- the channel's configuration ---------------------------------------------------------
+
+# path -> (mtime_ns, config). Parsing and validating the YAML costs far more than a stat.
+_channel_configs: dict[Path, tuple[int, ChannelConfig]] = {}
+_channel_configs_lock = threading.Lock()
+
+
+def load_channel_config(path: Path) -> ChannelConfig:
+    """The channel's configuration, read again only when the file changed (its mtime), so
+    that the worker can ask for it every batch and still pick up an edit without a restart."""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError as exc:
+        raise ChannelConfigError(f"cannot read {path}: {exc}") from exc
+    with _channel_configs_lock:
+        cached = _channel_configs.get(path)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    config = _read_channel_config(path)
+    with _channel_configs_lock:
+        _channel_configs[path] = (mtime, config)
+    return config
+
+
+def _read_channel_config(path: Path) -> ChannelConfig:
+    try:
+        return ChannelConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ChannelConfigError(f"cannot read {path}: {exc}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ChannelConfigError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+
+
+# --- one event ----------------------------------------------------------------------------
+
+def handle(session: Session, *, event_id: int, config: ChannelConfig, profile: dict[str, Any] | None = None) -> WebhookEvent:
+    """Apply the event to our data once and plan the reply (sent later, after commit)."""
+    event = session.get(WebhookEvent, event_id)
+    if event is None:
+        raise EventNotFound(f"no webhook event {event_id}")
+    if event.handled_at is None:
+        _record_outcome(event, event, _dispatch(session, event, config, profile or {}))
+    session.flush()
+    return event
+
+
+def _record_outcome(target: Any, event: WebhookEvent, outcome: Outcome) -> None:
+    """Write what handling decided onto `target`: the event itself, or a batch's draft of it."""
+    target.outcome = outcome.note[:200]
+    target.handled_at = utcnow()
+    if outcome.messages and event.mode != "standby":
+        target.replies = {"purpose": handlers.SERVICE_PURPOSE, "messages": outcome.messages}
+    elif outcome.messages:
+        target.delivery = SUPPRESSED
+        target.outcome = (outcome.note + "; standby: not answered")[:200]
+    if event.event_type not in HANDLED_TYPES:
+        target.status = IGNORED
+
+
+def _dispatch(session: Session, event: WebhookEvent, config: ChannelConfig, profile: dict[str, Any]) -> Outcome:
+    if event.user_id is None:
+        return Outcome(f"{event.event_type} without a user: nothing to do")
+    if event.event_type == "follow":
+        return handlers.on_follow(session, event, config, profile)
+    if event.event_type == "unfollow":
+        return handlers.on_unfollow(session, event, config)
+    if event.event_type == "message":
+        message = event.body.get("message") if isinstance(event.body.get("message"), dict) else {}
+        if message.get("type") == "text" and isinstance(message.get("text"), str):
+            return handlers.on_text(session, event, config, message["text"])
+        return Outcome(f"{message.get('type', 'unknown')} message: not handled")
+    if event.event_type == "postback":
+        postback = event.body.get("postback") if isinstance(event.body.get("postback"), dict) else {}
+        return handlers.on_postback(session, event, str(postback.get("data", ""))[:300])
+    return Outcome(f"{event.event_type}: not handled")
+
+
+# --- a claimed batch ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Reply:
+    """A reply planned (and marked) in a batch's transaction, to be sent after its commit."""
+
+    event_id: int
+    webhook_event_id: str
+    user_id: str | None
+    reply_token: str | None
+    messages: list[dict[str, Any]]
+    push_allowed: bool  # push fallback: service.chat answers only
+    push_due: bool  # an earlier attempt's reply failed and its push (same retry key) is due
+
+
+@dataclass(frozen=True)
+class Sent:
+    """How sending one reply went."""
+
+    delivery: str | None  # the new delivery state; None: leave it as it is
+    error: str | None = None
+    retry_later: bool = False  # LINE did not take it yet: try the event again with backoff
+
+
+# The event columns a batch sets; every row gets all of them, so one executemany writes all.
+SETTLED = ("outcome", "handled_at", "replies", "delivery", "status", "locked_until", "last_error", "next_attempt_at")
+
+
+def handle_batch(
+    session: Session, *, event_ids: Sequence[int], config: ChannelConfig,
+    profiles: Mapping[int, dict[str, Any]] | None = None, can_send: bool = True, now: datetime | None = None,
+) -> list[Reply]:
+    """Handle claimed events in the caller's transaction, each in a SAVEPOINT of its own.
+
+    An event whose handler raises rolls back its savepoint only and is scheduled for a retry
+    (or dead-lettered); the others stand. An event with nothing to send is finished here;
+    one with a reply is marked reply_pending (the caller commits, then sends) and returned,
+    oldest first. `can_send` False (no channel): the handling stands, the reply waits for a
+    later attempt.
+    """
+    profiles = profiles or {}
+    now = now or utcnow()
+    ids = sorted(set(event_ids))
+    events = session.scalars(select(WebhookEvent).where(WebhookEvent.id.in_(ids)).order_by(WebhookEvent.id)).all()
+    rows: list[dict[str, Any]] = []
+    replies: list[Reply] = []
+    for event in events:
+        # The event's new values go into a draft, not the row: the savepoint then holds only
+        # the handler's own statements, and all rows are written at the end in one go.
+        draft = SimpleNamespace(attempts=event.attempts, **{name: getattr(event, name) for name in SETTLED})
+        try:
+            with session.begin_nested():
+                if event.handled_at is None:  # else an earlier attempt did; only its reply may be due
+                    _record_outcome(draft, event, _dispatch(session, event, config, profiles.get(event.id, {})))
+        except Exception as exc:  # noqa: BLE001 - one bad event must not sink its batch
+            log.warning("webhook event %s failed: %s", event.id, exc)
+            fail(session, event_id=event.id, error=describe(exc), now=now)
+            continue
+        reply = _plan_reply(event, draft, can_send=can_send, now=now)
+        if reply is not None:
+            replies.append(reply)
+        rows.append({"id": event.id, **{name: getattr(draft, name) for name in SETTLED}})
+    if rows:
+        session.execute(update(WebhookEvent), rows)  # by primary key: one executemany
+    return replies
+
+
+def _plan_reply(event: WebhookEvent, draft: Any, *, can_send: bool, now: datetime) -> Reply | None:
+    """Finish the draft if nothing is to be sent; else mark it and return its reply."""
+    if not draft.replies or draft.delivery in FINAL_DELIVERY:
+        finish_state(draft)
+        return None
+    if draft.delivery == REPLY_PENDING:
+        # An earlier attempt stopped after marking the reply: LINE may have it. Never twice.
+        draft.delivery, draft.last_error = line.UNKNOWN, "worker stopped mid-reply; not resent"
+        finish_state(draft)
+        return None
+    if not can_send:
+        retry_state(draft, NO_CHANNEL, now)
+        return None
+    push_due = draft.delivery == line.PUSH_PENDING
+    if not push_due:
+        draft.delivery = REPLY_PENDING
+    return Reply(
+        event_id=event.id, webhook_event_id=event.webhook_event_id, user_id=event.user_id,
+        reply_token=event.reply_token, messages=list(draft.replies["messages"]),
+        push_allowed=draft.replies.get("purpose") == handlers.SERVICE_PURPOSE and event.user_id is not None,
+        push_due=push_due,
+    )
+
+
+def record_sends(session: Session, *, sent: Mapping[int, Sent], now: datetime | None = None) -> None:
+    """After a batch's sends: each event's delivery, and its end (done, or a retry)."""
+    if not sent:
+        return
+    now = now or utcnow()
+    for event in session.scalars(select(WebhookEvent).where(WebhookEvent.id.in_(sorted(sent)))):
+        result = sent[event.id]
+        if result.delivery is not None:
+            event.delivery, event.last_error = result.delivery, result.error
+        if result.retry_later:
+            retry_state(event, result.error or "LINE did not take the message", now)
+        else:
+            finish_state(event)
+    session.flush()
