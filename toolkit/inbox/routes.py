@@ -9,8 +9,9 @@ Uniformity yields here, on purpose:
   ASGI function, before the session middleware, the router and FastAPI's request handling
   (the FastAPI route below stays for the OpenAPI document and shares `acknowledge`);
 - on PostgreSQL the statement is the service's own `insert_statement`, compiled once per
-  number of events and run at driver level on a small pool of autocommit psycopg
-  connections of this process: one round trip, committed by the server before we answer.
+  number of events and run at driver level on a psycopg_pool.AsyncConnectionPool of
+  autocommit connections of this app (opened at the first webhook, in the running loop;
+  closed with the app): one round trip, committed by the server before we answer.
   No ORM, no request Session, no SQLAlchemy engine: its pre-ping, BEGIN and COMMIT made
   four round trips of one, and its overflow connections were opened and closed per
   request under a burst. SQLite keeps the plain Session path, in a thread.
@@ -27,11 +28,10 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-import psycopg
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
-from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
@@ -44,7 +44,17 @@ from toolkit.kit.clock import utcnow
 from toolkit.kit.jobs import wake
 from toolkit.line.webhook import InboundEvent, InvalidSignature, MalformedBody, parse, verify
 
-router = APIRouter(tags=["line"])
+
+@asynccontextmanager
+async def _close_ack_pool(app: FastAPI) -> AsyncIterator[None]:
+    # Merged into the app's lifespan by include_router: the pool goes when the app does.
+    yield
+    holder = getattr(app.state, "ack_pool", None)
+    if holder is not None and holder.loop is asyncio.get_running_loop():
+        await holder.close()
+
+
+router = APIRouter(tags=["line"], lifespan=_close_ack_pool)
 
 PATH = "/line/webhook"
 PROCESS_LOOP = "inbox.process_events"
@@ -53,7 +63,6 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 # Connections of one web process for acknowledgements; further requests queue for the
 # next free one. An insert holds one for about a millisecond: 10 took ~3,000 inserts/s here.
 POOL_SIZE = 10
-IDLE = TransactionStatus.IDLE
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -92,7 +101,7 @@ async def acknowledge(state: Any, body: bytes, signature: str | None) -> tuple[i
     except MalformedBody as exc:
         return 400, _error(str(exc))
     if events:
-        await _store(events, getattr(state, "reply_token_sink", None))
+        await _store(state, events)
         wake(PROCESS_LOOP)
     return 200, b"{}"
 
@@ -149,7 +158,8 @@ def _store_sync(events: list[InboundEvent]) -> None:
         service.store_events(session.connection(), events)
 
 
-async def _store(events: list[InboundEvent], sink: ReplyTokenSink | Callable[..., None] | None) -> None:
+async def _store(state: Any, events: list[InboundEvent]) -> None:
+    sink: ReplyTokenSink | Callable[..., None] | None = getattr(state, "reply_token_sink", None)
     engine = db.get_async_engine()
     register = sink.register if isinstance(sink, ReplyTokenSink) else sink
     if engine is None:  # SQLite (and the tests' joined session): the sync engine, in a thread
@@ -167,7 +177,8 @@ async def _store(events: list[InboundEvent], sink: ReplyTokenSink | Callable[...
     for i, (token, user_id, expires_at) in enumerate(tokens.values()):
         values.update({f"t{i}_token": token, f"t{i}_user_id": user_id, f"t{i}_expires_at": expires_at})
     sql, order = _insert_sql(len(events), len(tokens), table)
-    async with _pool(engine).connection() as connection:
+    pool = await _ack_pool(state, engine)
+    async with pool.connection() as connection:
         await connection.execute(sql, [values[name] for name in order])
     if register is not None and table is None:
         await run_in_threadpool(register, events)
@@ -208,42 +219,42 @@ def _event_columns() -> tuple[str, ...]:
 
 # --- connections ---------------------------------------------------------------------------
 
-class AckConnections:
-    """A fixed number of autocommit psycopg connections, opened on first use and reused
-    last-in-first-out (the hottest have their statements prepared). Cancellation-safe: a
-    connection is only ever held inside `connection()`."""
+class AckPool:
+    """The app's acknowledgement connections: a psycopg_pool.AsyncConnectionPool of
+    autocommit connections, opened at the first webhook (an async pool belongs to the loop
+    it was opened in, which does not run yet when the app is built) and closed with the app.
+    No check on checkout: a broken connection fails its one request and the pool replaces
+    it, where a check would add a round trip to every acknowledgement."""
 
-    def __init__(self, connect_kwargs: dict[str, Any], size: int = POOL_SIZE) -> None:
-        self.connect_kwargs = connect_kwargs
-        self.slots: asyncio.LifoQueue[psycopg.AsyncConnection[Any] | None] = asyncio.LifoQueue()
-        for _ in range(size):
-            self.slots.put_nowait(None)  # None: not opened yet (or dropped after an error)
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pool: AsyncConnectionPool[Any] | None = None
+        self.lock = asyncio.Lock()
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        connection = await self.slots.get()
-        try:
-            if connection is None or connection.closed:
-                connection = await psycopg.AsyncConnection.connect(autocommit=True, **self.connect_kwargs)
-            yield connection
-        except BaseException:
-            if connection is not None and not connection.closed and connection.info.transaction_status != IDLE:
-                await connection.close()  # not idle: we do not know its state, drop it
-            raise
-        finally:
-            self.slots.put_nowait(connection if connection is not None and not connection.closed else None)
+    async def get(self, engine: Any) -> AsyncConnectionPool[Any]:
+        if self.pool is None:
+            async with self.lock:  # the first requests of a burst wait for one pool
+                if self.pool is None:
+                    _args, kwargs = engine.dialect.create_connect_args(engine.url)
+                    kwargs.pop("context", None)  # SQLAlchemy's adapters; we pass plain values
+                    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+                        kwargs={**kwargs, "autocommit": True}, min_size=POOL_SIZE, max_size=POOL_SIZE,
+                        name="webhook-ack", open=False)
+                    await pool.open(wait=False)
+                    self.pool = pool
+        return self.pool
+
+    async def close(self) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            await pool.close()
 
 
-_pools: dict[tuple[int, int], AckConnections] = {}
-
-
-def _pool(engine: Any) -> AckConnections:
-    """This event loop's connections to the async engine's database."""
-    key = (id(asyncio.get_running_loop()), id(engine))
-    pool = _pools.get(key)
-    if pool is None:
-        _args, kwargs = engine.dialect.create_connect_args(engine.url)
-        kwargs.pop("context", None)  # SQLAlchemy's adapters; we pass plain values
-        _pools.clear()  # a new loop (a restarted app in tests): forget the old one's
-        pool = _pools[key] = AckConnections(kwargs)
-    return pool
+async def _ack_pool(state: Any, engine: Any) -> AsyncConnectionPool[Any]:
+    loop = asyncio.get_running_loop()
+    holder = getattr(state, "ack_pool", None)
+    # No await since the check, so two first requests cannot both create one. Another loop:
+    # an app served again (tests); the old pool went with its loop.
+    if holder is None or holder.loop is not loop:
+        holder = state.ack_pool = AckPool(loop)
+    return await holder.get(engine)
