@@ -81,3 +81,18 @@ def test_a_faulted_reply_keeps_its_token(serve: Callable[..., str], line_api: Ap
     assert reply(api, token).status == 500  # accepted, then 500: the token is used up
     http.post(f"{base}/_faults", json={})
     assert reply(api, token).body == INVALID
+
+
+def test_many_tokens_are_registered_at_once_or_none_of_them(serve: Callable[..., str], line_api: ApiFor) -> None:
+    base = serve()
+    tokens = [{"replyToken": f"burst-{n}", "user_id": user(n)} for n in range(1, 4)]
+    bad = [*tokens, {"replyToken": "burst-x", "user_id": "U1"}]
+
+    refused = http.post(f"{base}/_reply_tokens/batch", json={"tokens": bad})
+    assert refused.status_code == 400 and refused.json()["details"][0]["property"] == "tokens[3].userId"
+    assert reply(line_api(base), "burst-1").body == INVALID  # none of them was registered
+    registered = http.post(f"{base}/_reply_tokens/batch", json={"tokens": tokens})
+    assert registered.json() == {"registered": 3}
+    assert [reply(line_api(base), f"burst-{n}").status for n in range(1, 4)] == [200, 200, 200]
+    assert [e["to"] for e in record(base)[-3:]] == [[user(1)], [user(2)], [user(3)]]
+    assert http.post(f"{base}/_reply_tokens/batch", json={"tokens": []}).status_code == 400

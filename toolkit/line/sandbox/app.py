@@ -1,6 +1,7 @@
 """The sandbox's HTTP face: LINE's paths at the root, plus /_faults, /_messages and
-/_reply_tokens for tests and the chat simulator. Mounted at /sandbox/line by `toolkit
-serve`, or served alone by `toolkit line sandbox`.
+/_reply_tokens (one, or /_reply_tokens/batch for many) for tests, benchmarks and the chat
+simulator. Mounted at /sandbox/line by `toolkit serve`, or served alone by `toolkit line
+sandbox`.
 
 Routes are async so that an injected hang or latency costs no thread; the store calls
 they make (which may block on the database) run in the thread pool.
@@ -166,6 +167,12 @@ def clear_messages(sandbox: Tooling) -> Response:
 async def mint_reply_token(request: Request, sandbox: Tooling) -> dict[str, str]:
     """`{"user_id": U...}` mints a token; with `"replyToken"` too, registers that one."""
     return {"replyToken": await run_in_threadpool(sandbox.reply_token_for, await _json(request))}
+
+
+@router.post("/_reply_tokens/batch")
+async def register_reply_tokens(request: Request, sandbox: Tooling) -> dict[str, int]:
+    """`{"tokens": [{"replyToken", "user_id"}, ...]}` registers them all (at most 10,000)."""
+    return {"registered": await run_in_threadpool(sandbox.register_reply_tokens, await _json(request))}
 
 
 def _line_error(_request: Request, exc: Exception) -> JSONResponse:

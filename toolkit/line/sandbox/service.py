@@ -40,6 +40,7 @@ DEFAULT_BOT_USER_ID = "U" + hashlib.md5(b"toolkit LINE sandbox bot").hexdigest()
 FAULTS, WEBHOOK = "faults", "webhook"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 WEBHOOK_NOT_SET = "The webhook endpoint is not set"
+MAX_TOKENS_PER_BATCH = 10_000
 
 
 @dataclass(frozen=True)
@@ -202,14 +203,31 @@ class Sandbox:
     def reply_token_for(self, payload: dict[str, Any] | None) -> str:
         """POST /_reply_tokens: mint a token for `user_id`, or register the given `replyToken`."""
         user_id, token = (payload or {}).get("user_id"), (payload or {}).get("replyToken")
-        problems = rules.user_id_violations(user_id if isinstance(user_id, str) else "")
-        if token is not None and (not isinstance(token, str) or not 0 < len(token) <= 255):
-            problems.append(Violation("replyToken", "Must be a non-empty string of at most 255 characters"))
+        problems = _token_violations(user_id, token)
         if problems:
             raise LineError(400, rules.invalid_request(problems))
         token = token or secrets.token_hex(16)  # LINE's reply tokens are 32 hex characters
         self.register_reply_token(token, user_id)
         return token
+
+    def register_reply_tokens(self, payload: dict[str, Any] | None) -> int:
+        """POST /_reply_tokens/batch: `{"tokens": [{"replyToken", "user_id"}, ...]}`, all
+        registered or (one of them malformed) none. For a load generator playing LINE, which
+        knows the reply tokens of the events it sends as LINE itself does."""
+        tokens = (payload or {}).get("tokens")
+        if not isinstance(tokens, list) or not 0 < len(tokens) <= MAX_TOKENS_PER_BATCH:
+            raise LineError(400, rules.invalid_request(
+                [Violation("tokens", f"Must be a list of 1 to {MAX_TOKENS_PER_BATCH} objects")]))
+        problems: list[Violation] = []
+        for i, entry in enumerate(tokens):
+            entry = entry if isinstance(entry, dict) else {}
+            problems += [Violation(f"tokens[{i}].{v.property}", v.message)
+                         for v in _token_violations(entry.get("user_id"), entry.get("replyToken"), required=True)]
+        if problems:
+            raise LineError(400, rules.invalid_request(problems[:20]))
+        for entry in tokens:
+            self.register_reply_token(entry["replyToken"], entry["user_id"])
+        return len(tokens)
 
     # -- reads and channel settings ------------------------------------------------------
 
@@ -281,6 +299,13 @@ class Sandbox:
 
     def clear_messages(self) -> None:
         self.store.clear_messages()
+
+
+def _token_violations(user_id: Any, token: Any, *, required: bool = False) -> list[Violation]:
+    problems = rules.user_id_violations(user_id if isinstance(user_id, str) else "")
+    if (token is not None or required) and (not isinstance(token, str) or not 0 < len(token) <= 255):
+        problems.append(Violation("replyToken", "Must be a non-empty string of at most 255 characters"))
+    return problems
 
 
 # The sandbox this process serves, set by create_sandbox_app: where register_reply_token
