@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -25,7 +26,7 @@ from sqlalchemy import Connection, text
 
 from toolkit import db
 from toolkit.consent import service as consent
-from toolkit.kit.jobs import JOB_MODULES, LOOPS, REGISTRY, JobSpec, WorkLoop
+from toolkit.kit.jobs import JOB_MODULES, LOOPS, REGISTRY, WORKER_SETUP, JobSpec, WorkLoop
 from toolkit.kit.metrics import JOB_RUNS
 from toolkit.settings import get_settings
 
@@ -93,9 +94,14 @@ class LoopThreads:
     def __init__(self) -> None:
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
+        self.undo: list[Callable[[], None]] = []
 
     def start(self) -> None:
         load_jobs()
+        for setup in WORKER_SETUP:  # e.g. the chatbot's text handler, before any event is handled
+            undo = setup()
+            if undo is not None:
+                self.undo.append(undo)
         for loop in LOOPS.values():
             thread = threading.Thread(target=run_loop, args=(loop, self.stop_event), name=loop.name, daemon=True)
             thread.start()
@@ -107,6 +113,8 @@ class LoopThreads:
             loop.wake.set()
         for thread in self.threads:
             thread.join(timeout=timeout_s)
+        while self.undo:
+            self.undo.pop()()
 
 
 class EmbeddedWorker:

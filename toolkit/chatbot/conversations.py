@@ -360,7 +360,7 @@ def record_agent_delivery(session: Session, *, message_id: int, delivery: str, e
     message.delivery = delivery[:16]
     if error:
         log.warning("agent message %s: %s (%s)", message_id, delivery, error)
-    if delivery not in (line.REPLY_SENT, line.PUSH_SENT):
+    if delivery in (line.FAILED, line.UNKNOWN):  # push_pending is retried (chatbot.retry_agent_pushes)
         audit.record(session, actor="system", action="chatbot.agent_reply.undelivered", target_type="chat_message",
                      target_id=message_id, details={"delivery": delivery, "error": (error or "")[:500]})
     session.flush()

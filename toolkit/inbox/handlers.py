@@ -20,6 +20,8 @@ from toolkit.inbox.schemas import ChannelConfig
 from toolkit.kit.clock import utcnow
 from toolkit.kit.text import compact
 from toolkit.line.client import text_message
+from toolkit.llm.notice import processor_notice
+from toolkit.settings import get_settings
 
 SERVICE_PURPOSE = "service.chat"
 MARKETING_PREFIX = "marketing."
@@ -93,6 +95,7 @@ def _notice(session: Session, config: ChannelConfig, locale: str | None) -> tupl
 
 def _format(template: str, session: Session, config: ChannelConfig, locale: str | None) -> str:
     notice, version = _notice(session, config, locale)
+    notice += processor_notice(get_settings(), locale)  # names the LLM processor when customer text goes to it
     return template.format(brand=config.brand_name.pick(locale), notice=notice, version=version)
 
 

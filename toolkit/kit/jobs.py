@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-JOB_MODULES = ["toolkit.audit.jobs", "toolkit.inbox.jobs"]
+JOB_MODULES = ["toolkit.audit.jobs", "toolkit.inbox.jobs", "toolkit.chatbot.jobs"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,19 @@ def work_loop(name: str, *, idle_s: float = 0.5) -> Callable[[Callable[[], int]]
         return func
 
     return register
+
+
+# What a domain sets up in a process while it runs the work loops (the chatbot installs
+# its text handler into the inbox). Each returns how to undo it, or None. Run when the
+# loops start, undone when they stop: importing a jobs module sets nothing up.
+WorkerSetup = Callable[[], Callable[[], None] | None]
+WORKER_SETUP: list[WorkerSetup] = []
+
+
+def on_worker_start(setup: WorkerSetup) -> WorkerSetup:
+    if setup not in WORKER_SETUP:
+        WORKER_SETUP.append(setup)
+    return setup
 
 
 def wake(name: str) -> None:

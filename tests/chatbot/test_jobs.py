@@ -1,0 +1,85 @@
+"""The chatbot's worker jobs, run inline on the test session, and the bot's installation
+when the worker's loops start."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.auth.factories import make_user
+from tests.contacts.factories import make_contact
+from tests.inbox.conftest import line_sandbox, sandbox_server  # noqa: F401 - fixtures
+from toolkit import worker
+from toolkit.chatbot import bot, conversations, jobs
+from toolkit.chatbot.conversations import BOT, HUMAN
+from toolkit.chatbot.models import ChatMessage
+from toolkit.inbox import handlers
+from toolkit.inbox.channel import line_client
+from toolkit.kit.clock import utcnow
+from toolkit.kit.jobs import REGISTRY, WORKER_SETUP
+from toolkit.line import client as line
+
+
+def test_jobs_are_registered_with_their_schedules():
+    assert REGISTRY["chatbot.release_idle"].cron == "*/5 * * * *"
+    assert REGISTRY["chatbot.retry_agent_pushes"].cron == "* * * * *"
+    assert bot.install in WORKER_SETUP
+
+
+def test_the_worker_installs_the_bot_while_its_loops_run(monkeypatch):
+    monkeypatch.setattr(worker, "LOOPS", {})  # no loop threads: only the setup is under test
+    before = handlers.current_text_handler()
+    loops = worker.LoopThreads()
+
+    loops.start()
+    try:
+        assert handlers.current_text_handler() is bot.handle
+    finally:
+        loops.stop()
+
+    assert handlers.current_text_handler() is before
+
+
+def test_release_idle_hands_quiet_conversations_back_to_the_bot(session):
+    agent = make_user(session, roles=["agent"])
+    quiet = conversations.conversation_for(session, contact_id=make_contact(session).id)
+    conversations.hand_off(session, conversation_id=quiet.id, reason="keyword")
+    conversations.take(session, conversation_id=quiet.id, user_id=agent.id, actor="a")
+    quiet.last_message_at = utcnow() - timedelta(minutes=31)
+    busy = conversations.conversation_for(session, contact_id=make_contact(session).id)
+    conversations.hand_off(session, conversation_id=busy.id, reason="keyword")
+    conversations.take(session, conversation_id=busy.id, user_id=agent.id, actor="a")
+    session.flush()
+
+    assert jobs.release_idle() >= 1
+
+    session.expire_all()
+    assert quiet.status == BOT and busy.status == HUMAN
+
+
+def test_an_agent_push_line_did_not_take_is_retried_with_the_same_key(session, line_sandbox):  # noqa: F811
+    agent = make_user(session, roles=["agent"])
+    contact = make_contact(session)
+    user = contact.identities[0].external_id
+    conversation = conversations.conversation_for(session, contact_id=contact.id)
+    plan = conversations.plan_agent_reply(session, conversation_id=conversation.id, text="您好，請問還需要協助嗎？",
+                                          user_id=agent.id, actor="a")
+    assert plan.reply_token is None  # the customer wrote nothing lately: push
+
+    line_sandbox.set_faults({"accept_then_500": 1.0})
+    client = line_client()
+    try:
+        sent = conversations.deliver_agent_reply(client, plan)
+    finally:
+        client.close()
+    conversations.record_agent_delivery(session, message_id=plan.message_id, delivery=sent.delivery, error=sent.error)
+    assert sent.delivery == line.PUSH_PENDING
+
+    line_sandbox.set_faults({})
+    assert jobs.retry_agent_pushes() == 1
+
+    session.expire_all()
+    assert session.get(ChatMessage, plan.message_id).delivery == line.PUSH_SENT
+    pushes = [m for m in line_sandbox.messages() if user in m["to"]]
+    assert [m["status"] for m in pushes] == [500, 409]
+    assert {m["retry_key"] for m in pushes} == {plan.retry_key}
+    assert jobs.retry_agent_pushes() == 0
