@@ -81,6 +81,19 @@ class Settings(BaseSettings):
     # How long handled webhook events stay in the inbox for inspection.
     webhook_retention_days: int = Field(default=30, ge=1, le=3650)
 
+    # An OpenAI-compatible endpoint (OpenAI, Azure, Ollama, vLLM) for the FAQ bot's optional
+    # semantic signals and `toolkit faq expand`. Configured = base URL and model set.
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_embedding_model: str = "text-embedding-3-small"
+    # Per answer, all model calls together; past it the bot answers from the lexical match.
+    llm_timeout_s: float = Field(default=8.0, gt=0, le=120)
+    # Customer messages go to the model only when this is on as well (masked first, and the
+    # privacy notice then names llm_processor_name): a cross-border transfer needs a decision.
+    llm_send_customer_text: bool = False
+    llm_processor_name: str = "OpenAI, L.L.C. (USA)"
+
     @field_validator("database_url")
     @classmethod
     def _normalise_postgres_driver(cls, value: str) -> str:
@@ -113,6 +126,15 @@ class Settings(BaseSettings):
         if self.line_sandbox:
             return self.base_url.rstrip("/") + SANDBOX_PREFIX
         return LINE_API_BASE
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
+    @property
+    def llm_reads_customer_text(self) -> bool:
+        """Whether customer messages may be sent (masked) to the configured model."""
+        return self.llm_configured and self.llm_send_customer_text
 
     @property
     def cookies_secure(self) -> bool:

@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from toolkit.cli import audit, consent, contacts, db, faq, line, run, users
+from toolkit.cli import audit, consent, contacts, db, faq, line, llm, run, users
 from toolkit.kit.errors import ToolkitError
 from toolkit.settings import ConfigFileError
 
@@ -27,6 +27,7 @@ app.add_typer(consent.app, name="consent")
 app.add_typer(users.app, name="users")
 app.add_typer(audit.app, name="audit")
 app.add_typer(line.app, name="line")
+app.add_typer(llm.app, name="llm")
 app.add_typer(faq.app, name="faq")
 run.register(app)
 
