@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from toolkit.contacts.models import Contact
@@ -133,4 +133,25 @@ class UnansweredQuestion(Base):
     resolved_entry_key: Mapped[str | None] = mapped_column(String(64))
     resolved_by: Mapped[str | None] = mapped_column(String(200))
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class FaqEmbedding(Base):
+    """An entry's questions (its question and every alternative) embedded by one model:
+    `vectors` holds `n_vectors` float32 vectors of `dims` numbers, little-endian, in the order
+    of the texts. Kept for as long as the texts are the same (`texts_sha256`), so a new
+    version that only changes the answer is not embedded again. Written by the bot when an
+    entry has none yet and by `toolkit faq embed`."""
+
+    __tablename__ = "faq_embedding"
+    __table_args__ = (UniqueConstraint("entry_id", "model"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("faq_entry.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)  # the entry version first embedded with these texts
+    texts_sha256: Mapped[str] = mapped_column(String(64))
+    dims: Mapped[int] = mapped_column(Integer)
+    n_vectors: Mapped[int] = mapped_column(Integer)
+    vectors: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
