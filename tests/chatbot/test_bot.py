@@ -314,3 +314,17 @@ def test_install_puts_the_previous_handler_back(session):
         assert handlers.current_text_handler() is previous
     finally:
         handlers.register_text_handler(None)
+
+
+def test_thanks_is_acknowledged_and_never_counts_as_a_miss(session, chat):
+    make_retail_bank(session)
+    user = line_user_id()
+
+    chat(user, "你們門市幾點開")
+    assert texts(chat(user, "謝謝！")) == [CONFIG.texts.acknowledged.zh_tw]
+    assert texts(chat(user, "OK 👍")) == [CONFIG.texts.acknowledged.zh_tw]
+    assert chat(user, "👍👍") == []
+
+    conversation = conversation_of(session, user)
+    assert conversation.status == BOT and conversation.misses == 1
+    assert not session.scalar(select(UnansweredQuestion).where(UnansweredQuestion.text == "謝謝！"))

@@ -8,7 +8,9 @@ for everything else:
 2. while people own the conversation (waiting, human) the bot is silent;
 3. handoff triggers (config/chatbot.yaml: keywords, a complaint tone) hand it to people,
    with one message saying a person will answer — now, or from the next opening time;
-4. else the FAQ: an answer verbatim in one text message, or one "not sure" message
+4. a thank-you or an acknowledgement (「謝謝」, "ok") gets a short reply and is not a
+   question; a message of only emoji or punctuation gets none;
+5. else the FAQ: an answer verbatim in one text message, or one "not sure" message
    offering a person, the question queued as unanswered; `miss_limit` not-sure answers
    in a row hand the conversation to people.
 
@@ -38,6 +40,7 @@ from toolkit.contacts.models import Contact
 from toolkit.inbox import handlers
 from toolkit.inbox.handlers import Outcome, TextContext
 from toolkit.kit.clock import utcnow
+from toolkit.kit.text import normalise
 from toolkit.line.client import text_message
 
 UNSURE = "unsure"
@@ -65,6 +68,12 @@ def respond(session: Session, ctx: TextContext, *, config: BotConfig, now: datet
     reason = handoff.trigger(ctx.text, config.handoff)
     if reason is not None:
         return _hand_off(session, ctx, conversation, config, reason=reason, now=now)
+    if not normalise(ctx.text):
+        return Outcome("chat: only emoji or punctuation; nothing to answer", contact_id=contact.id)
+    if handoff.is_acknowledgement(ctx.text, config.acknowledgements):
+        text = config.texts.acknowledged.pick(contact.locale)
+        _say(session, ctx, conversation, text, now=now)
+        return Outcome("chat: acknowledged", [text_message(text)], contact.id)
 
     match = faq_answer(session, ctx.text)
     entry = service.get_entry(session, match.entry_id) if match.answered and match.entry_id else None

@@ -111,6 +111,7 @@ class Texts(BaseModel):
 
     human_button: Localised
     human_button_text: Localised
+    acknowledged: Localised
     not_sure: Localised
     handoff_open: Localised
     handoff_closed: Localised
@@ -126,6 +127,7 @@ class BotConfig(BaseModel):
     handoff: Handoff
     idle_release_minutes: int = Field(default=30, ge=1)
     business_hours: BusinessHours
+    acknowledgements: list[str] = Field(default_factory=list)
     offer_human_with_answers: bool = True
     texts: Texts
 

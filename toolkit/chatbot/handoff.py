@@ -168,6 +168,12 @@ def complaint_score(text: str, handoff: Handoff) -> float:
     return score
 
 
+def is_acknowledgement(text: str, words: list[str]) -> bool:
+    """The whole message thanks or acknowledges (「謝謝！」, "ok 👍"): nothing to answer."""
+    said = normalise(text).replace(" ", "")
+    return said in {normalise(w).replace(" ", "") for w in words}
+
+
 def trigger(text: str, handoff: Handoff) -> str | None:
     """Why this message hands the conversation to people (KEYWORD, COMPLAINT), or None."""
     if asks_for_person(text, handoff):
