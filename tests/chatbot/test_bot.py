@@ -328,3 +328,21 @@ def test_thanks_is_acknowledged_and_never_counts_as_a_miss(session, chat):
     conversation = conversation_of(session, user)
     assert conversation.status == BOT and conversation.misses == 1
     assert not session.scalar(select(UnansweredQuestion).where(UnansweredQuestion.text == "謝謝！"))
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("真人", "keyword"), ("真人客服", "keyword"), ("我要真人客服！", "keyword"), ("可以幫我轉客服嗎", "keyword"),
+    ("請問客服在嗎", "keyword"), ("客服人員", "keyword"), ("我要找客服問退款的事", "keyword"),
+    ("Talk to a person", "keyword"), ("can I speak to a human about my order", "keyword"), ("I need an agent", "keyword"),
+    ("我要投訴", "keyword"),
+    # Questions about the service, not requests for a person: the FAQ answers them.
+    ("客服電話幾號", None), ("請問客服幾點上班", None), ("給我客服電話", None), ("客服可以幫我查訂單嗎", None),
+    ("customer service phone number", None), ("How many points per person?", None), ("真人秀", None),
+    # Complaints: one mild word is not enough, a clear complaint or several signs are.
+    ("東西很爛我要退貨", None), ("到底什麼時候才會到！！！", None), ("爛透了!!!", "complaint"),
+    ("等了兩個禮拜還沒到，很扯", "complaint"), ("三次了還沒收到？？？", "complaint"), ("投訴管道是什麼", "complaint"),
+    ("worst service ever, refund now", "complaint"),
+    ("運費多少", None), ("我要退貨", None),
+])
+def test_what_hands_a_conversation_to_people(text, expected):
+    assert handoff.trigger(text, CONFIG.handoff) == expected
