@@ -1,4 +1,5 @@
-"""The demo brand: staff users for every role and a few hundred contacts with consent.
+"""The demo brand: staff users for every role, a few hundred contacts with consent, and
+the FAQ bank its LINE chatbot answers from (config/faq/retail-*.yaml).
 
 Seeding is idempotent; every run resets the demo users' passwords to fresh random ones
 and prints them, so the printed login always works and no fixed password ships.
@@ -16,14 +17,19 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from toolkit.auth import service as auth
+from toolkit.chatbot import importer as faq_importer
+from toolkit.chatbot import service as faq
 from toolkit.consent import service as consent
 from toolkit.contacts import service as contacts
 from toolkit.kit.clock import utcnow
+from toolkit.kit.errors import InvalidInput
 
 DEMO_DOMAIN = "demo.example"
 DEMO_ROLES = ("admin", "editor", "approver", "ops", "agent", "privacy_officer")
 DEMO_CONTACTS = 300
 ID_NAMESPACE = uuid.UUID("0f4b2a7e-3c1d-4e5f-9a8b-7c6d5e4f3a2b")
+# The demo brand's FAQ bank. Only the demo loads it: other databases start with no entries.
+DEMO_FAQ_FILES = "faq/retail-*.yaml"
 
 SURNAMES = "陳林黃張李王吳劉蔡楊許鄭謝洪郭邱曾廖賴徐周葉蘇莊呂江何蕭羅高"
 GIVEN = ["怡君", "雅婷", "家豪", "志明", "淑芬", "建宏", "欣怡", "冠宇", "佳穎", "承恩", "宜蓁", "俊傑", "美玲", "宗翰", "詩涵"]
@@ -93,10 +99,34 @@ def seed_contacts(session: Session, count: int = DEMO_CONTACTS) -> int:
     return created
 
 
+def seed_faq(session: Session, *, config_dir: Path) -> dict[str, int]:
+    """Import the demo FAQ bank through the same importer as `toolkit faq import`. An entry
+    the database already holds is left as it is: what staff changed while trying the demo
+    survives the next `toolkit demo`; ids new in the files are added."""
+    totals = {"created": 0, "kept": 0}
+    for path in sorted(config_dir.glob(DEMO_FAQ_FILES)):
+        rows = []
+        for line, row in faq_importer.read_rows(faq_importer.inspect_file(path)):
+            if isinstance(row, dict) and faq.get_entry(session, str(row.get("id", "")).strip()) is not None:
+                totals["kept"] += 1
+            else:
+                rows.append((line, row))
+        if not rows:
+            continue
+        report = faq_importer.import_rows(session, iter(rows), actor="demo", file=path.name)
+        if report.rejected or report.skipped_duplicate:
+            # The shipped bank is tested; a bad row here means the file was edited badly.
+            line, problem = report.problems()[0]
+            raise InvalidInput(f"{path}:{line}: {problem}")
+        totals["created"] += report.created
+    return totals
+
+
 def seed(session: Session, *, config_dir: Path) -> list[DemoLogin]:
     consent.sync_from_config(session, config_dir)
     logins = seed_users(session)
     seed_contacts(session)
+    seed_faq(session, config_dir=config_dir)
     return logins
 
 

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import opencc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,10 +15,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests.chatbot.factories import make_entry
+from toolkit import demo
 from toolkit.audit.models import AuditLog
 from toolkit.chatbot import importer, service
 from toolkit.chatbot.importer import FaqRow, RowRejected, UnusableFile, parse_row
 from toolkit.chatbot.models import FaqEntryVersion
+from toolkit.kit.errors import InvalidInput
+from toolkit.settings import REPO_ROOT
 
 
 def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
@@ -336,3 +340,88 @@ def test_any_bytes_only_raise_importer_errors(name: str, content: bytes) -> None
                     parse_row(row)
                 except RowRejected:
                     pass
+
+
+# --- the demo bank ----------------------------------------------------------------------
+
+DEMO_QUESTIONS = [
+    # How customers of the demo brand write on LINE; none is a question of the bank verbatim.
+    ("請問我禮拜一訂的東西什麼時候會到", "R11"),
+    ("訂單編號GD2411250031 現在到哪了", "R01"),
+    ("我地址打錯了 還來得及改嗎", "R02"),
+    ("買多少免運啊", "R19"),
+    ("寄7-11要幾天", "R12"),
+    ("住澎湖可以寄嗎", "R13"),
+    ("linepay可以用嗎", "R22"),
+    ("有貨到付款ㄇ", "R24"),
+    ("東西收到不喜歡 可以退嗎", "R35"),
+    ("退款要多久才會退到信用卡", "R36"),
+    ("我的點數什麼時候過期", "R51"),
+    ("你們店幾點開", "R61"),
+    ("木頭碗可以丟洗碗機嗎", "R64"),
+    ("门市营业时间", "R61"),
+    ("how much is shipping", "R19-en"),
+    ("Do you ship to Hong Kong?", "R14-en"),
+]
+NOT_FOR_THE_BANK = ["台積電會漲嗎", "晚餐吃什麼好", "今天天氣好熱喔"]
+
+
+@pytest.fixture
+def demo_bank(session: Session) -> dict[str, int]:
+    return demo.seed_faq(session, config_dir=REPO_ROOT / "config")
+
+
+def test_demo_bank_is_large_enough_and_well_formed(session: Session, demo_bank: dict[str, int]) -> None:
+    entries, total = service.list_entries(session, limit=1000)
+    chinese = [e for e in entries if e.locale == "zh-TW"]
+    english = [e for e in entries if e.locale == "en"]
+
+    assert demo_bank["created"] == total
+    assert len(chinese) >= 60
+    assert all(2 <= len(e.alt_questions) <= 5 for e in chinese)
+    assert len({e.category for e in chinese}) >= 10
+    # An English entry is the translation of the Chinese one with the same id.
+    keys = {e.key for e in chinese}
+    assert english and all(e.key.endswith("-en") and e.key[:-3] in keys for e in english)
+    assert all(len(e.answer.encode("utf-16-le")) // 2 <= service.MAX_ANSWER for e in entries)
+
+
+def test_demo_bank_is_traditional_chinese(session: Session, demo_bank: dict[str, int]) -> None:
+    to_traditional = opencc.OpenCC("s2tw")
+    # Both forms are Taiwan usage; anything else s2tw changes would be a Simplified character.
+    variants = {("台", "臺"), ("霉", "黴")}
+    entries, _ = service.list_entries(session, limit=1000)
+
+    for entry in entries:
+        for text in (entry.question, entry.answer, *entry.alt_questions):
+            changed = {(a, b) for a, b in zip(text, to_traditional.convert(text), strict=True) if a != b}
+            assert changed <= variants, (entry.key, changed)
+
+
+def test_demo_seeding_is_idempotent_and_keeps_staff_changes(session: Session, demo_bank: dict[str, int]) -> None:
+    service.add_alt_question(session, key="R19", question="寄到家裡要多少錢", actor="editor@demo.example")
+
+    again = demo.seed_faq(session, config_dir=REPO_ROOT / "config")
+
+    assert again == {"created": 0, "kept": demo_bank["created"]}
+    assert "寄到家裡要多少錢" in service.require_entry(session, "R19").alt_questions
+
+
+def test_demo_bank_answers_customer_questions_with_the_shipped_decision(
+    session: Session, demo_bank: dict[str, int],
+) -> None:
+    assert service.latest_calibration(session) is None
+    index = service.current_index(session)
+
+    found = {query: index.match(query).entry_id for query, _ in DEMO_QUESTIONS}
+
+    assert found == dict(DEMO_QUESTIONS)
+    assert [index.match(query).answered for query in NOT_FOR_THE_BANK] == [False] * len(NOT_FOR_THE_BANK)
+
+
+def test_a_bad_row_in_the_demo_bank_stops_the_demo(session: Session, tmp_path: Path) -> None:
+    (tmp_path / "faq").mkdir()
+    write(tmp_path / "faq", "retail-x.yaml", "entries:\n  - id: X1\n    question: q\n    answer: ''\n")
+
+    with pytest.raises(InvalidInput, match=r"retail-x.yaml:2: rejected: answer is empty"):
+        demo.seed_faq(session, config_dir=tmp_path)

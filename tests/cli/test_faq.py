@@ -390,6 +390,8 @@ def test_import_then_match_as_processes_on_a_fresh_database(
         return run_process(*args, database_url=url)
 
     assert toolkit("db", "upgrade").returncode == 0
+    # Migrations load no FAQ bank: only `toolkit demo` brings the demo brand's.
+    assert toolkit("faq", "list").stderr.strip().splitlines()[-1] == "0 of 0"
     imported_run = toolkit("faq", "import", str(RETAIL_BANK))
     queries = [json.loads(line) for line in (QUERIES / "retail_heldout.jsonl").read_text().splitlines()]
     query_file = jsonl(tmp_path / "q.jsonl", [{"query": q["query"]} for q in queries])
