@@ -12,15 +12,18 @@ from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
+from rich.cells import cell_len, set_cell_size
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from toolkit.chatbot import Example, FaqIndex, calibrate, evaluate, importer, service
+from toolkit.chatbot import Example, FaqIndex, calibrate, evaluate, expand, importer, service
 from toolkit.chatbot.decision import Decision
 from toolkit.db import session_scope
 from toolkit.kit.errors import InvalidInput
 from toolkit.kit.tabular import UnusableFile
+from toolkit.llm.client import LlmClient
+from toolkit.settings import get_settings
 
 app = typer.Typer(help="The FAQ bank the LINE chatbot answers from.", no_args_is_help=True)
 stderr = Console(stderr=True)
@@ -36,6 +39,12 @@ def progress_bar(label: str) -> Progress:
     # On a terminal the bar disappears when done; in a log its final state stays.
     columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     return Progress(*columns, console=stderr, transient=stderr.is_terminal)
+
+
+def pad(text: str, width: int) -> str:
+    """`text` cut or padded to `width` terminal columns (a CJK character takes two)."""
+    text = set_cell_size(text, width) if cell_len(text) > width else text
+    return text + " " * (width - cell_len(text))
 
 
 def summary(counts: dict[str, int]) -> str:
@@ -215,7 +224,7 @@ def list_entries(
         rows, total = service.list_entries(session, search=search, category=category, limit=limit)
         for entry in rows:
             flag = "" if entry.active else "  (inactive)"
-            typer.echo(f"{entry.key:20}  {entry.category[:16]:16}  v{entry.version:<3}  {entry.question}{flag}")
+            typer.echo(f"{pad(entry.key, 20)}  {pad(entry.category, 16)}  v{entry.version:<3}  {entry.question}{flag}")
     typer.echo(f"{len(rows)} of {total}", err=True)
 
 
@@ -234,3 +243,50 @@ def export(
             if len(rows) < BATCH_ROWS:
                 break
     typer.echo(f"{written} entries exported", err=True)
+
+
+# --- with the configured LLM (only the brand's entry texts are sent) ---------------------
+
+def batch_llm() -> LlmClient:
+    """The configured LLM with a few retries (LlmNotConfigured: exit 2 with one line)."""
+    return LlmClient.from_settings(get_settings(), max_retries=2, cool_down=False)
+
+
+@app.command("expand")
+def expand_entries(
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many entries")] = None,
+    per_entry: Annotated[int, typer.Option("--per-entry", min=1, max=20, help="Generated questions per entry")] = 5,
+) -> None:
+    """Draft colloquial alternative questions for each active entry with the LLM (stored as generated).
+
+    Entries that already have --per-entry generated questions are skipped. Exit 0: done; 1: some
+    entries failed (reported; the rest are stored); 2: no LLM configured."""
+    with batch_llm() as client, progress_bar("expanding") as progress:
+        task = progress.add_task("expand", total=None)
+        report = expand.expand_all(client, session_scope, per_entry=per_entry, limit=limit,
+                                   on_plan=lambda total: progress.update(task, total=total),
+                                   on_entry=lambda key, added: progress.advance(task))
+    for key, reason in report.failed:
+        typer.echo(f"{key}: failed: {reason}", err=True)
+    typer.echo(summary(report.as_dict()), err=True)
+    if report.added:
+        typer.echo("the changed entries are embedded again by `toolkit faq embed` (or by the bot, a few at a time)",
+                   err=True)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command("embed")
+def embed_entries() -> None:
+    """Embed the active entries' questions with the LLM's embedding model (what changed since last time).
+
+    Exit 0: done; 1: some entries failed; 2: no LLM configured."""
+    with batch_llm() as client, progress_bar("embedding") as progress:
+        task = progress.add_task("embed", total=None)
+        report = expand.embed_all(client, session_scope, on_plan=lambda total: progress.update(task, total=total),
+                                  on_batch=lambda done: progress.advance(task, done))
+    for key, reason in report.failed:
+        typer.echo(f"{key}: failed: {reason}", err=True)
+    typer.echo(summary(report.as_dict()), err=True)
+    if report.failed:
+        raise typer.Exit(1)

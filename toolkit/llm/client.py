@@ -28,10 +28,10 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import httpx
-import openai
 from prometheus_client import Counter, Histogram
 
 from toolkit.kit.errors import ToolkitError
@@ -94,7 +94,16 @@ class LlmConfig:
                    key, settings.llm_timeout_s)
 
 
-def _retry_after(exc: openai.APIStatusError) -> float | None:
+@lru_cache(maxsize=1)
+def _sdk() -> Any:
+    """The openai package takes a second or two to import (hundreds of generated types):
+    load it when a process first talks to a model, not for every CLI command."""
+    import openai  # noqa: PLC0415 - deliberate, see above
+
+    return openai
+
+
+def _retry_after(exc: Any) -> float | None:
     value = exc.response.headers.get("retry-after")
     try:
         seconds = float(value) if value is not None else None
@@ -104,6 +113,7 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
 
 
 def _classify(exc: Exception) -> LlmUnavailable:
+    openai = _sdk()
     if isinstance(exc, openai.APITimeoutError):
         return LlmUnavailable(TIMEOUT)
     if isinstance(exc, openai.APIConnectionError):
@@ -117,9 +127,10 @@ def _classify(exc: Exception) -> LlmUnavailable:
     return LlmUnavailable(MALFORMED, f"{type(exc).__name__}: {str(exc)[:200]}")
 
 
-# Everything the SDK or its parsing can raise for a bad answer (not for our own bugs, which
-# are TypeErrors in our code and would show up in tests as a model that always fails).
-_CALL_ERRORS = (openai.OpenAIError, httpx.HTTPError, ValueError, KeyError, AttributeError, TypeError)
+def _call_errors() -> tuple[type[Exception], ...]:
+    # Everything the SDK or its parsing can raise for a bad answer (a bug of ours raising one
+    # of these would show up in tests as a model that always fails).
+    return (_sdk().OpenAIError, httpx.HTTPError, ValueError, KeyError, AttributeError, TypeError)
 
 
 class LlmClient:
@@ -127,7 +138,7 @@ class LlmClient:
         self.config = config
         self.model = config.model
         self.embedding_model = config.embedding_model
-        self._sdk = openai.OpenAI(base_url=config.base_url, api_key=config.api_key or NO_KEY,
+        self._sdk = _sdk().OpenAI(base_url=config.base_url, api_key=config.api_key or NO_KEY,
                                   timeout=config.timeout_s, max_retries=max_retries)
         self._cool_down = cool_down
         self._paused_until = 0.0
@@ -164,7 +175,7 @@ class LlmClient:
         except LlmUnavailable as exc:
             LLM_REQUESTS.labels(operation, exc.reason).inc()
             raise
-        except _CALL_ERRORS as exc:
+        except _call_errors() as exc:
             failure = _classify(exc)
             LLM_REQUESTS.labels(operation, failure.reason).inc()
             if failure.reason == RATE_LIMITED and failure.retry_after_s and self._cool_down:
