@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from toolkit.chatbot import conversations, handoff, service, unanswered
+from toolkit.chatbot import answering, conversations, handoff, service, unanswered
 from toolkit.chatbot.config import BotConfig, load_bot_config
 from toolkit.chatbot.conversations import BOT, BOT_SENDER, CUSTOMER, IN, OUT
 from toolkit.chatbot.matcher import Match
@@ -47,8 +47,9 @@ UNSURE = "unsure"
 
 
 def faq_answer(session: Session, text: str) -> Match:
-    """The one place the bot asks the FAQ for an answer."""
-    return service.match(session, text)
+    """The one place the bot asks the FAQ for an answer: the lexical matcher, checked by
+    the semantic signals when an LLM is configured and may see customer text."""
+    return answering.answer(session, text)
 
 
 def respond(session: Session, ctx: TextContext, *, config: BotConfig, now: datetime | None = None) -> Outcome:
