@@ -20,6 +20,8 @@ from toolkit import __version__
 from toolkit.auth import pages as auth_pages
 from toolkit.auth import routes as auth_routes
 from toolkit.auth.deps import LoginRequired
+from toolkit.chatbot import pages as chatbot_pages
+from toolkit.chatbot import routes as chatbot_routes
 from toolkit.consent import pages as consent_pages
 from toolkit.consent import routes as consent_routes
 from toolkit.consent import service as consent
@@ -45,9 +47,10 @@ from toolkit import worker
 
 log = logging.getLogger(__name__)
 
-API_ROUTERS = [contact_routes.router, consent_routes.router, auth_routes.router]
+API_ROUTERS = [contact_routes.router, consent_routes.router, auth_routes.router, chatbot_routes.faq,
+               chatbot_routes.chat]
 PAGE_ROUTERS = [web_routes.pages, contact_pages.pages, consent_pages.pages, auth_pages.pages, audit_pages.pages,
-                inbox_pages.pages]
+                inbox_pages.pages, chatbot_pages.pages]
 
 
 def _wants_html(request: Request) -> bool:

@@ -33,6 +33,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # The LINE inbox (events, dead-letter retries, quota) and the sandbox's chat simulator.
     "line.inbox": frozenset({"ops", "agent"}),
     "line.simulate": frozenset({"ops", "agent"}),
+    # The FAQ bot. Everyone who works on what customers are told may read the bank and try
+    # questions on it; changing what the bot answers every customer (entries, the unanswered
+    # queue) is for ops and the content editors, not for each agent on shift.
+    "faq.read": frozenset({"ops", "agent", "editor", "approver"}),
+    "faq.write": frozenset({"ops", "editor"}),
+    # Reading customers' conversations and answering them as a person (handoffs).
+    "chat.agent": frozenset({"ops", "agent"}),
 }
 
 _hasher = PasswordHasher()

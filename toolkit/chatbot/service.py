@@ -8,6 +8,7 @@ until an entry or the calibrated decision changes (a cheap fingerprint query per
 from __future__ import annotations
 
 import threading
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +21,9 @@ from toolkit.chatbot.bank import Entry
 from toolkit.chatbot.decision import Decision, load_decision
 from toolkit.chatbot.matcher import FaqIndex, Match
 from toolkit.chatbot.models import FaqDecision, FaqEntry, FaqEntryVersion
+from toolkit.chatbot.schemas import MatchCandidate, MatchRead
 from toolkit.kit.clock import utcnow
-from toolkit.kit.errors import InvalidInput, NotFound
+from toolkit.kit.errors import Conflict, InvalidInput, NotFound
 
 MAX_KEY = 64
 MAX_CATEGORY = 100
@@ -41,6 +43,13 @@ class EntryNotFound(NotFound):
 
 class EntryInvalid(InvalidInput):
     code = "faq_entry_invalid"
+
+
+class EntryExists(Conflict):
+    code = "faq_entry_exists"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"FAQ entry {key!r} already exists", key=key)
 
 
 @dataclass(frozen=True)
@@ -74,11 +83,25 @@ def _clean_questions(values: Iterable[str], question: str) -> tuple[str, ...]:
     return tuple(kept)
 
 
+# Whitespace text may hold; any other control character is refused (PostgreSQL refuses
+# NUL outright, and none of them belongs in a chat message), as the importer does.
+ALLOWED_CONTROLS = frozenset("\n\r\t")
+
+
+def _check_text(value: str, name: str) -> None:
+    if any(unicodedata.category(ch) in ("Cc", "Cs") and ch not in ALLOWED_CONTROLS for ch in value):
+        raise EntryInvalid(f"{name} holds a control character")
+
+
 def checked_content(
     *, question: str, answer: str, category: str = "", alt_questions: Iterable[str] = (),
     generated_questions: Iterable[str] = (), locale: str = "zh-TW", active: bool = True,
 ) -> EntryContent:
     """Validate and tidy an entry's content; raise EntryInvalid saying what is wrong."""
+    alt_questions, generated_questions = tuple(alt_questions), tuple(generated_questions)
+    for name, value in (("question", question), ("answer", answer), ("category", category),
+                        *(("an alternative question", q) for q in (*alt_questions, *generated_questions))):
+        _check_text(str(value), name)
     question = " ".join(question.split())
     answer = answer.strip()
     if not question:
@@ -136,6 +159,8 @@ def save_entry(
     """Create the entry `key` or give it new content as a new version. Returns the entry
     and CREATED, UPDATED or UNCHANGED (same content: no new version)."""
     key = check_key(key)
+    if note:
+        _check_text(note, "note")
     entry = get_entry(session, key)
     now = utcnow()
     if entry is None:
@@ -159,6 +184,17 @@ def save_entry(
     return entry, outcome
 
 
+def create_entry(
+    session: Session, *, key: str, content: EntryContent, actor: str, note: str | None = None,
+) -> FaqEntry:
+    """A new entry; EntryExists when `key` is taken (staff creating by hand must not
+    overwrite an entry by picking a used id; save_entry is the upsert)."""
+    if get_entry(session, check_key(key)) is not None:
+        raise EntryExists(key.strip())
+    entry, _ = save_entry(session, key=key, content=content, actor=actor, note=note)
+    return entry
+
+
 def update_entry(session: Session, *, key: str, actor: str, note: str | None = None, **changes: Any) -> FaqEntry:
     """Change some fields of an existing entry (a new version when anything changed)."""
     entry = require_entry(session, key)
@@ -174,6 +210,20 @@ def add_alt_question(session: Session, *, key: str, question: str, actor: str) -
     entry = require_entry(session, key)
     return update_entry(session, key=key, actor=actor, note="alternative question added",
                         alt_questions=[*entry.alt_questions, question])
+
+
+def review_generated(session: Session, *, key: str, question: str, keep: bool, actor: str) -> FaqEntry:
+    """Staff's verdict on one LLM-drafted question of an entry: keep it (it becomes a
+    staff-written alternative) or delete it. A question no longer among the drafts (a
+    second click, another reviewer) changes nothing."""
+    entry = require_entry(session, key)
+    if question not in entry.generated_questions:
+        return entry
+    changes: dict[str, Any] = {"generated_questions": [q for q in entry.generated_questions if q != question]}
+    if keep:
+        changes["alt_questions"] = [*entry.alt_questions, question]
+    return update_entry(session, key=key, actor=actor, note=f"generated question {'kept' if keep else 'deleted'}",
+                        **changes)
 
 
 def list_entries(
@@ -287,3 +337,19 @@ def current_index(session: Session) -> FaqIndex:
 
 def match(session: Session, query: str) -> Match:
     return current_index(session).match(query)
+
+
+def describe_match(session: Session, *, query: str, found: Match) -> MatchRead:
+    """What the bot answers to `query` (`found`, as the bot matched it), with the
+    candidates' questions and the answer's text, for staff trying a question."""
+    keys = [key for key, _ in found.candidates]
+    entries = {e.key: e for e in session.scalars(select(FaqEntry).where(FaqEntry.key.in_(keys)))} if keys else {}
+    answer = entries[found.entry_id].answer if found.entry_id in entries else None
+    return MatchRead(
+        query=query, entry_id=found.entry_id, best_id=found.top_id, score=round(found.score, 4),
+        answered=found.answered, answer=answer,
+        candidates=[MatchCandidate(entry_id=key, score=round(score, 4),
+                                   question=entries[key].question if key in entries else None)
+                    for key, score in found.candidates],
+        features={name: round(value, 4) for name, value in found.features.items()},
+    )

@@ -10,6 +10,7 @@ from jinja2 import Environment
 from markupsafe import Markup, escape
 
 from toolkit.settings import get_settings
+from toolkit.web.i18n_chatbot import MESSAGES as CHATBOT_MESSAGES
 
 LOCALES = ("zh-TW", "en")
 
@@ -272,6 +273,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "simulator.via.reply": {"zh-TW": "回覆", "en": "reply"},
     "simulator.via.push": {"zh-TW": "推播", "en": "push"},
 }
+
+MESSAGES |= CHATBOT_MESSAGES
 
 
 def negotiate(cookie: str | None, accept_language: str | None, default: str) -> str:
