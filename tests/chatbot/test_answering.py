@@ -250,6 +250,19 @@ def test_whatever_the_model_does_every_message_gets_an_answer_or_a_handoff(
     assert True in outcomes
 
 
+def test_a_message_the_lexical_path_finds_nothing_for_is_still_checked(
+    session: Session, llm_on: FakeLlmServer,
+) -> None:
+    make_retail_bank(session)
+    query = "hello bot"
+
+    assert not any(score for _, score in service.match(session, query).candidates)
+    match = answering.answer(session, query)
+
+    assert not match.answered and match.features["semantic"] == 1.0
+    assert [r.path for r in llm_on.state.api_requests()] == [EMBEDDINGS, CHAT]
+
+
 def test_an_empty_bank_or_an_empty_message_sends_nothing(session: Session, llm_on: FakeLlmServer) -> None:
     assert answering.answer(session, "運費多少") == service.match(session, "運費多少")
     make_entry(session, key="only", question="運費怎麼算？", answer="滿990免運。")

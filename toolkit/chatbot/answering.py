@@ -99,7 +99,9 @@ def answer(session: Session, text: str) -> Match:
     """The bot's answer to a customer's message (see the module docstring)."""
     lexical = service.match(session, text)
     settings = get_settings()
-    if not settings.llm_reads_customer_text or not lexical.candidates:
+    # A message the lexical path finds nothing for still goes on: embeddings can find an
+    # entry that shares no word with it (another language, other words for the same thing).
+    if not settings.llm_reads_customer_text or not service.current_index(session).entries:
         return lexical
     masked = mask(text)
     if not prepare(masked):
