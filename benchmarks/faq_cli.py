@@ -17,6 +17,12 @@ answered-correct, wrong and out-of-scope rejection; agreement with the in-proces
 library run of benchmarks/faq.py (FaqIndex.build on the same entries); wall time of the
 import and of the match (process start and index build included) and per query.
 
+The CLI's answers can differ from the library's on the same entries for two reasons, both
+the product's own: service.build_index adds the categories (here the departments' full
+names) to jieba's dictionary, and the importer refuses rows no LINE message can carry (an
+empty answer, an answer over 5,000 UTF-16 units: 3 of the 1,877). `cli_library_agreement`
+lists the queries where that changed the answer.
+
 The `--database-url` database is emptied first (`toolkit db downgrade base`): never point
 it at a database you care about.
 """
