@@ -224,6 +224,17 @@ def test_match_to_stdout_exit_0(session: Session, bank_csv: Path, tmp_path: Path
                      {"query": "", "entry_id": None, "score": 0.0, "answered": False}]
 
 
+def test_match_reads_queries_from_stdin(session: Session, bank_csv: Path) -> None:
+    imported(str(bank_csv))
+
+    result = run_cli("faq", "match", "--queries", "-", "--out", "-",
+                     input='{"query": "運費多少"}\n{"query": "退貨"\n')
+
+    assert result.exit_code == 1, result
+    assert [json.loads(line)["entry_id"] for line in result.stdout.splitlines()] == ["S1", None]
+    assert "-:2: bad line: not valid JSON" in result.stderr
+
+
 def test_match_uses_only_active_entries(session: Session, bank_csv: Path, tmp_path: Path) -> None:
     imported(str(bank_csv))
     service.update_entry(session, key="S2", actor="test", active=False)
