@@ -415,6 +415,7 @@ def test_import_then_match_as_processes_on_a_fresh_database(
     assert [line["query"] for line in lines] == [q["query"] for q in queries]
     right = sum(1 for line, q in zip(lines, queries, strict=True)
                 if q["expected_id"] and line["answered"] and line["entry_id"] == q["expected_id"])
-    wrong = sum(1 for line, q in zip(lines, queries, strict=True) if line["answered"] and line["entry_id"] != q["expected_id"])
+    wrong = sum(1 for line, q in zip(lines, queries, strict=True)
+                if line["answered"] and line["entry_id"] != q["expected_id"])
     in_scope = sum(1 for q in queries if q["expected_id"])
     assert right / in_scope > 0.6 and wrong / len(queries) < 0.1
