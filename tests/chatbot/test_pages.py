@@ -388,7 +388,7 @@ def test_the_conversation_list_filters_by_status(session):
     only_waiting = client.get("/admin/chat", params={"status": "waiting", "limit": 500}).text
 
     row = section(only_waiting, rf'<tr data-conversation="{waiting.id}"')
-    assert "生氣的客人" in row and "等待真人" in row and "complaint" in row
+    assert "生氣的客人" in row and "等待真人" in row and "客訴或不滿" in row
     assert "平靜的客人" not in only_waiting
     assert f"{conversations.waiting_count(session)} 個對話等待真人客服" in only_waiting
 
@@ -483,6 +483,7 @@ def test_every_key_built_in_the_templates_exists():
                                         "deleted")}
     built |= {f"unanswered.done.{d}" for d in ("new_entry", "alt_question", "dismissed")}
     built |= {f"chat.status.{s}{hint}" for s in conversations.STATUSES for hint in ("", ".hint")}
+    built |= {f"chat.reason.{r}" for r in ("keyword", "complaint", "unsure")}
     built |= {f"chat.done.{d}" for d in ("taken", "released", "sent", "failed")}
     built |= {f"chat.delivery.{d}" for d in ("pending", "reply_sent", "push_sent", "push_pending", "failed", "unknown")}
 
