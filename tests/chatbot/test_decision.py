@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import json
+import random
 
 import numpy as np
 import pytest
 
 from toolkit.chatbot import Decision, FaqIndex, calibrate, evaluate, load_decision
-from toolkit.chatbot.bank import Example
+from toolkit.chatbot.bank import Example, load_examples
 from toolkit.chatbot.decision import DEFAULT_PATH, FEATURES, choose_threshold, rates, save_decision
 
-from .conftest import examples
+from .conftest import QUERIES, examples
 
 
 def test_shipped_decision_is_scale_free_logistic() -> None:
@@ -75,3 +76,26 @@ def test_calibration_with_only_in_scope_examples(three_index: FaqIndex) -> None:
     assert decision.meta["report"]["in_scope"] == 3
     with pytest.raises(ValueError, match="does not hold"):
         calibrate(three_index, [Example("x", "nope")])
+
+
+def test_shipped_decision_on_three_entry_banks(retail_entries) -> None:
+    """Uncalibrated, on banks of three entries drawn from the retail bank: a held-out
+    query is answered with its entry when the bank has it, and declined when it does not
+    (the only words it shares with the bank are then 可以, 嗎, 怎麼 ...)."""
+    by_id = {e.id: e for e in retail_entries}
+    rng = random.Random(7)
+    in_bank = not_in_bank = 0
+    held_out = [e for e in load_examples(QUERIES / "retail_heldout.jsonl") if e.expected_id]
+    for example in held_out:
+        others = sorted(set(by_id) - {example.expected_id})
+        with_it = FaqIndex.build([by_id[example.expected_id], *(by_id[i] for i in rng.sample(others, 2))])
+        without_it = FaqIndex.build([by_id[i] for i in rng.sample(others, 3)])
+        in_bank += with_it.match(example.query).entry_id == example.expected_id
+        not_in_bank += not without_it.match(example.query).answered
+    assert in_bank / len(held_out) >= 0.9
+    assert not_in_bank / len(held_out) >= 0.85
+
+
+@pytest.mark.parametrize("query", ["可以寄到國外嗎", "禮物可以包裝嗎", "可以帶寵物進去嗎", "可以刷卡嗎"])
+def test_a_tiny_bank_does_not_answer_what_shares_only_function_words(three_index: FaqIndex, query: str) -> None:
+    assert not three_index.match(query).answered
