@@ -14,6 +14,7 @@ from tests.inbox.factories import event, store
 from tests.web.helpers import logged_in_client, page_csrf
 from toolkit.chatbot import conversations, service, unanswered
 from toolkit.chatbot.conversations import BOT_SENDER, CUSTOMER, IN, OUT
+from toolkit.chatbot.pages.common import system_note
 from toolkit.settings import get_settings
 from toolkit.web import i18n
 
@@ -442,6 +443,9 @@ def test_take_reply_and_release_from_the_page(session, line_sandbox):
     released = client.post(f"{path}/release", data={"csrf_token": token})
 
     assert released.headers["location"] == f"{path}?done=released"
+    notes = [text_of(n) for n in re.findall(r'<span class="pill"[^>]*>(.*?)</span>', client.get(path).text, re.S)]
+    assert notes[0].startswith("Handed to people: Asked for a person")
+    assert notes[1].startswith("Taken by user:agent-") and notes[-1].startswith("Released to the bot (by an agent) by")
     session.refresh(conversation)
     assert conversation.status == "bot" and conversation.assignee_id is None
 
@@ -483,8 +487,16 @@ def test_every_key_built_in_the_templates_exists():
                                         "deleted")}
     built |= {f"unanswered.done.{d}" for d in ("new_entry", "alt_question", "dismissed")}
     built |= {f"chat.status.{s}{hint}" for s in conversations.STATUSES for hint in ("", ".hint")}
-    built |= {f"chat.reason.{r}" for r in ("keyword", "complaint", "unsure")}
+    built |= {f"chat.reason.{r}" for r in ("keyword", "complaint", "unsure", "agent", "idle")}
     built |= {f"chat.done.{d}" for d in ("taken", "released", "sent", "failed")}
     built |= {f"chat.delivery.{d}" for d in ("pending", "reply_sent", "push_sent", "push_pending", "failed", "unknown")}
 
     assert sorted(built - set(i18n.MESSAGES)) == []
+
+
+def test_a_system_note_of_an_unknown_shape_is_shown_as_it_is():
+    t = i18n.translator("zh-TW")
+
+    assert system_note(t, "handed off: complaint") == "轉交真人客服：客訴或不滿"
+    assert system_note(t, "released to the bot (idle) by system") == "交還機器人（閒置逾時），system"
+    assert system_note(t, "something else happened") == "something else happened"

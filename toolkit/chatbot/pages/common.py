@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +33,27 @@ def lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+# The notes conversations.py keeps in a conversation (English, as stored), and how staff
+# read them; a note of another shape is shown as it is.
+NOTES = (
+    (re.compile(r"^handed off: (?P<reason>.+)$"), "chat.note.handed_off"),
+    (re.compile(r"^taken by (?P<who>.+)$"), "chat.note.taken"),
+    (re.compile(r"^released to the bot \((?P<reason>[^)]*)\) by (?P<who>.+)$"), "chat.note.released"),
+)
+REASONS = ("keyword", "complaint", "unsure", "agent", "idle")
+
+
+def system_note(t: Callable[..., str], text: str) -> str:
+    for pattern, key in NOTES:
+        found = pattern.match(text)
+        if found:
+            values = found.groupdict()
+            if values.get("reason") in REASONS:
+                values["reason"] = t(f"chat.reason.{values['reason']}")
+            return t(key, **values)
+    return text
+
+
 def error_message(request: Request, exc: ToolkitError) -> str:
     # Service messages are English; staff see the translated summary first when there is one.
     t = translator(request_locale(request))
@@ -45,6 +69,7 @@ def context(request: Request, session: Session, **values: Any) -> dict[str, Any]
     return {
         "tz": get_settings().timezone,
         "entry_url": entry_url,
+        "note": partial(system_note, translator(request_locale(request))),
         "open_questions": unanswered.open_count(session) if can(READ) else None,
         "waiting_handoffs": conversations.waiting_count(session) if can(AGENT) else None,
         **values,
