@@ -1,7 +1,9 @@
 """What each kind of LINE event does to our data, and what we answer.
 
-Handlers run in the worker inside one transaction per event; they return the reply to
-send afterwards (never send themselves), so a rollback never leaves a sent message.
+Handlers run in the worker, each event in a SAVEPOINT of its batch's transaction; they
+return the reply to send afterwards (never send themselves), so a rollback never leaves a
+sent message. Whoever plans a reply, the inbox service asks the consent gate (service.chat,
+for the Outcome's contact) before it is sent: a handler needs no check of its own.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ MARKETING_PREFIX = "marketing."
 class Outcome:
     note: str
     messages: list[dict[str, Any]] = field(default_factory=list)
-    contact_id: int | None = None
+    contact_id: int | None = None  # whom the messages go to (the gate checks them); None: the event's user
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,6 @@ def _format(template: str, session: Session, config: ChannelConfig, locale: str 
     return template.format(brand=config.brand_name.pick(locale), notice=notice, version=version)
 
 
-def _may_answer(session: Session, contact: Contact) -> bool:
-    return contact.id in consent.allowed(session, [contact.id], purpose=SERVICE_PURPOSE, channel="line")
-
-
 def on_follow(session: Session, event: WebhookEvent, config: ChannelConfig, profile: dict[str, Any]) -> Outcome:
     assert event.user_id
     try:
@@ -123,10 +121,8 @@ def on_follow(session: Session, event: WebhookEvent, config: ChannelConfig, prof
         notice_version=version, evidence=_evidence(event, notice_version=version),
     )
     note = "followed; marketing granted" if change.applied else f"followed; earlier refusal stands ({change.state})"
-    messages = []
-    if _may_answer(session, contact):
-        messages = [text_message(_format(config.texts.welcome.pick(contact.locale), session, config, contact.locale))]
-    return Outcome(note, messages, contact.id)
+    welcome = text_message(_format(config.texts.welcome.pick(contact.locale), session, config, contact.locale))
+    return Outcome(note, [welcome], contact.id)
 
 
 def on_unfollow(session: Session, event: WebhookEvent, config: ChannelConfig) -> Outcome:
@@ -155,23 +151,22 @@ def on_text(session: Session, event: WebhookEvent, config: ChannelConfig, text: 
             consent.withdraw(session, contact_id=contact.id, purpose=code, source="keyword",
                              evidence=_evidence(event, text=text))
         reply = config.texts.opt_out_confirmation.pick(contact.locale)
-        messages = [text_message(_format(reply, session, config, contact.locale))] if _may_answer(session, contact) else []
-        return Outcome("opt-out keyword: marketing withdrawn", messages, contact.id)
+        return Outcome("opt-out keyword: marketing withdrawn",
+                       [text_message(_format(reply, session, config, contact.locale))], contact.id)
     if said in {compact(k) for k in config.keywords.opt_in}:
         _, version = _notice(session, config, contact.locale)
         consent.grant(session, contact_id=contact.id, purpose=config.marketing_purpose, source="keyword",
                       notice_version=version, evidence=_evidence(event, text=text, notice_version=version))
         reply = config.texts.opt_in_confirmation.pick(contact.locale)
-        messages = [text_message(_format(reply, session, config, contact.locale))] if _may_answer(session, contact) else []
-        return Outcome("opt-in keyword: marketing granted", messages, contact.id)
+        return Outcome("opt-in keyword: marketing granted",
+                       [text_message(_format(reply, session, config, contact.locale))], contact.id)
     if _text_handler is None:
         return Outcome("text: no text handler installed", contact_id=contact.id)
     outcome = _text_handler(session, TextContext(contact, text, event, config))
     if outcome is None:
         return Outcome("text: handler had no answer", contact_id=contact.id)
-    if outcome.messages and not _may_answer(session, contact):
-        outcome.messages = []
-        outcome.note += "; reply withheld by the consent gate"
+    if outcome.contact_id is None:
+        outcome.contact_id = contact.id  # whom the inbox's consent gate checks before replying
     return outcome
 
 

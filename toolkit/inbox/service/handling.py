@@ -17,6 +17,8 @@ from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from toolkit.consent import service as consent
+from toolkit.contacts import service as contacts
 from toolkit.inbox import handlers
 from toolkit.inbox.handlers import Outcome
 from toolkit.inbox.models import WebhookEvent
@@ -79,7 +81,9 @@ def handle(session: Session, *, event_id: int, config: ChannelConfig, profile: d
     if event is None:
         raise EventNotFound(f"no webhook event {event_id}")
     if event.handled_at is None:
-        _record_outcome(event, event, _dispatch(session, event, config, profile or {}))
+        outcome = _dispatch(session, event, config, profile or {})
+        _record_outcome(event, event, outcome)
+        _withhold_ungated(session, [(event, event, outcome.contact_id)])
     session.flush()
     return event
 
@@ -159,20 +163,27 @@ def handle_batch(
     now = now or utcnow()
     ids = sorted(set(event_ids))
     events = session.scalars(select(WebhookEvent).where(WebhookEvent.id.in_(ids)).order_by(WebhookEvent.id)).all()
-    rows: list[dict[str, Any]] = []
-    replies: list[Reply] = []
+    handled: list[tuple[Any, WebhookEvent, int | None]] = []
     for event in events:
         # The event's new values go into a draft, not the row: the savepoint then holds only
         # the handler's own statements, and all rows are written at the end in one go.
         draft = SimpleNamespace(attempts=event.attempts, **{name: getattr(event, name) for name in SETTLED})
+        contact_id = None
         try:
             with session.begin_nested():
                 if event.handled_at is None:  # else an earlier attempt did; only its reply may be due
-                    _record_outcome(draft, event, _dispatch(session, event, config, profiles.get(event.id, {})))
+                    outcome = _dispatch(session, event, config, profiles.get(event.id, {}))
+                    _record_outcome(draft, event, outcome)
+                    contact_id = outcome.contact_id
         except Exception as exc:  # noqa: BLE001 - one bad event must not sink its batch
             log.warning("webhook event %s failed: %s", event.id, exc)
             fail(session, event_id=event.id, error=describe(exc), now=now)
             continue
+        handled.append((draft, event, contact_id))
+    _withhold_ungated(session, handled)
+    rows: list[dict[str, Any]] = []
+    replies: list[Reply] = []
+    for draft, event, _ in handled:
         reply = _plan_reply(event, draft, can_send=can_send, now=now)
         if reply is not None:
             replies.append(reply)
@@ -180,6 +191,33 @@ def handle_batch(
     if rows:
         session.execute(update(WebhookEvent), rows)  # by primary key: one executemany
     return replies
+
+
+def _withhold_ungated(session: Session, handled: Sequence[tuple[Any, WebhookEvent, int | None]]) -> None:
+    """The consent gate before any reply, asked once for a batch (after all its events, so
+    an objection anywhere in it counts): a reply to a contact that service.chat does not
+    reach (objected, blocked, suppressed, erased, unknown) is withheld. Retries of a push
+    are asked again: the person may have objected since."""
+    due = [(target, event, contact_id) for target, event, contact_id in handled
+           if target.replies and target.delivery not in FINAL_DELIVERY and target.delivery != REPLY_PENDING]
+    if not due:
+        return
+    whom: list[int | None] = []
+    for _target, event, contact_id in due:
+        if contact_id is None and event.user_id:  # a retry, or a handler that did not say
+            contact = contacts.get_by_external_id(session, event.user_id)
+            contact_id = contact.id if contact is not None else None
+        whom.append(contact_id)
+    known = sorted({c for c in whom if c is not None})
+    allowed = consent.allowed(session, known, purpose=handlers.SERVICE_PURPOSE, channel="line") if known else set()
+    for (target, _event, _), contact_id in zip(due, whom, strict=True):
+        if contact_id in allowed:
+            continue
+        target.outcome = ((target.outcome or "") + "; reply withheld by the consent gate")[:200]
+        if target.delivery is None:
+            target.replies = None
+        else:  # a planned push: keep what was planned, never send it
+            target.delivery = SUPPRESSED
 
 
 def _plan_reply(event: WebhookEvent, draft: Any, *, can_send: bool, now: datetime) -> Reply | None:
