@@ -162,7 +162,7 @@ def test_a_taken_id_or_bad_content_shows_the_form_again_with_what_was_typed(sess
     form = {"csrf_token": token, "key": "gift", "question": "新問題？", "answer": "新答案", "alt_questions": "別的問法"}
 
     taken = client.post("/admin/faq/new", data=form)
-    blank = client.post("/admin/faq/new", data={**form, "key": "gift-2", "answer": "   "})
+    blank = client.post("/admin/faq/new", data={**form, "key": "gift-2", "answer": "新\x00答案"})
 
     assert taken.status_code == 409 and "This id is already taken" in taken.text
     assert 'value="新問題？"' in taken.text and ">別的問法</textarea>" in taken.text

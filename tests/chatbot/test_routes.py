@@ -108,12 +108,13 @@ def test_create_read_and_a_taken_key_is_409(session):
 def test_content_the_service_refuses_is_a_422_with_its_reason(session):
     client = api_client(session, roles=["ops"])
 
-    blank = client.post(f"{FAQ}/entries", json={**NEW, "answer": "   "})
-    too_long = client.post(f"{FAQ}/entries", json={**NEW, "answer": "😀" * 3000})  # 6,000 UTF-16 units
+    control = client.post(f"{FAQ}/entries", json={**NEW, "answer": "結帳時\x00勾選"})
+    too_long = client.post(f"{FAQ}/entries", json={**NEW, "answer": "😀" * service.MAX_ANSWER})  # 2 units each
     unknown_field = client.post(f"{FAQ}/entries", json={**NEW, "score": 1})
 
-    assert blank.status_code == 422 and blank.json()["code"] == "faq_entry_invalid"
-    assert too_long.status_code == 422 and "UTF-16" in too_long.json()["detail"]
+    assert control.status_code == 422 and control.json()["code"] == "faq_entry_invalid"
+    assert "control character" in control.json()["detail"]
+    assert too_long.status_code == 422
     assert unknown_field.status_code == 422
     assert service.get_entry(session, "gift-wrap") is None
 
