@@ -41,7 +41,7 @@ def make_entry(
     """An entry saved through service.save_entry (version 1 when new)."""
     n = next(_counter)
     content = service.checked_content(
-        question=question or f"測試問題 {n}？", answer=answer or f"測試答案 {n}。", category=category,
+        question=question or f"測試問題 {n}？", answer=f"測試答案 {n}。" if answer is None else answer, category=category,
         alt_questions=alt_questions, generated_questions=generated_questions, locale=locale, active=active,
     )
     entry, _ = service.save_entry(session, key=key or f"T{n}", content=content, actor=actor)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.auth.factories import make_user
-from tests.chatbot.factories import RETAIL, make_retail_bank
+from tests.chatbot.factories import RETAIL, make_entry, make_retail_bank
 from tests.inbox.conftest import line_sandbox, sandbox_server  # noqa: F401 - fixtures
 from tests.inbox.factories import event, line_user_id, store
 from toolkit.chatbot import bot, conversations, handoff, unanswered
@@ -94,6 +94,26 @@ def test_a_faq_question_is_answered_verbatim_in_one_reply(session, chat):
     assert conversation.status == BOT and conversation.misses == 0
     inbound = [m for m in conversations.messages(session, conversation_id=conversation.id) if m.sender == "customer"]
     assert inbound[0].text == "運費多少？" and inbound[0].webhook_event_id is not None
+
+
+def test_a_long_answer_goes_out_as_several_messages_of_one_reply(session, chat):
+    paragraphs = ["退貨流程說明" * 700, "退款時程說明" * 700]
+    make_entry(session, key="long", question="退貨流程和退款時程", answer="\n".join(paragraphs))
+    user = line_user_id()
+
+    (reply,) = chat(user, "退貨流程和退款時程")
+
+    assert [m["text"] for m in reply["messages"]] == paragraphs
+    assert "quickReply" in reply["messages"][-1] and "quickReply" not in reply["messages"][0]
+
+
+def test_a_match_on_an_entry_without_an_answer_offers_a_person(session, chat):
+    make_entry(session, key="blank", question="停車場在哪裡", answer="")
+    user = line_user_id()
+
+    (reply,) = chat(user, "停車場在哪裡")
+
+    assert [m["text"] for m in reply["messages"]] == [NOT_SURE]
 
 
 def test_an_unsure_answer_offers_a_person_and_queues_the_question(session, chat):

@@ -252,7 +252,7 @@ def test_bad_rows_are_rejected_by_line_and_the_rest_kept(session: Session, tmp_p
     assert report.created == 2
     assert [line for line, _ in report.rejected] == [2, 3, 4, 5]
     assert report.rejected[0][1].startswith("not valid JSON")
-    assert "longer than one LINE message" in report.rejected[1][1]
+    assert "does not fit in 5 LINE text messages" in report.rejected[1][1]
     assert report.rejected[2][1] == "expected a JSON object"
     assert "category is longer than 100" in report.rejected[3][1]
     assert report.skipped_duplicate == [(6, "R1", 1)]

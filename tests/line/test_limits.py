@@ -79,3 +79,15 @@ def test_check_functions_raise_for_callers_that_send() -> None:
 
 def test_body_limit_is_2_mib() -> None:
     assert MAX_REQUEST_BYTES == 2 * 1024 * 1024
+
+
+def test_split_text_keeps_a_text_that_fits_and_cuts_at_line_breaks() -> None:
+    from toolkit.line.limits import split_text, utf16_units
+
+    assert split_text("短") == ["短"] and split_text("") == [""]
+    long = "第一段" * 1000 + "\n" + "第二段" * 1000
+    assert split_text(long) == ["第一段" * 1000, "第二段" * 1000]
+    no_breaks = "😀" * 6000  # 12,000 UTF-16 units and nowhere better to cut
+    pieces = split_text(no_breaks)
+    assert "".join(pieces) == no_breaks
+    assert [utf16_units(p) for p in pieces] == [5000, 5000, 2000]

@@ -78,13 +78,14 @@ def respond(session: Session, ctx: TextContext, *, config: BotConfig, now: datet
 
     match = faq_answer(session, ctx.text)
     entry = service.get_entry(session, match.entry_id) if match.answered and match.entry_id else None
-    if entry is not None and entry.active:
+    if entry is not None and entry.active and entry.answer:
         conversation.misses = 0
         _say(session, ctx, conversation, entry.answer, now=now, entry_key=entry.key, score=float(match.score),
              answered=True)
         quick = [_human_button(config, contact)] if config.offer_human_with_answers else []
-        return Outcome(f"faq: answered {entry.key}"[:200], [text_message(entry.answer, quick_replies=quick)],
-                       contact.id)
+        *texts, last = service.answer_texts(entry.answer)
+        messages = [*(text_message(t) for t in texts), text_message(last, quick_replies=quick)]
+        return Outcome(f"faq: answered {entry.key}"[:200], messages, contact.id)
 
     conversation.misses += 1
     unanswered.record(session, text=ctx.text, contact_id=contact.id, message_id=inbound.id,

@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 KEY_PATTERN = r"^[^\x00-\x1f\x7f]{1,64}$"
 MAX_KEY = 64
 MAX_QUESTION = 1000
-MAX_ANSWER = 5000  # UTF-16 units, checked by the service; characters here are an upper bound
+# Characters here are upper bounds; the service counts UTF-16 units as LINE does.
+MAX_MESSAGE_TEXT = 5000  # one LINE text message
+MAX_ANSWER = 5 * MAX_MESSAGE_TEXT  # an answer goes out as up to 5 text messages
 MAX_CATEGORY = 100
 MAX_ALT_QUESTIONS = 100
 LOCALE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$"
@@ -274,5 +276,5 @@ class ChatMessageList(BaseModel):
 class AgentReplyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    text: str = Field(min_length=1, max_length=MAX_ANSWER, pattern=TEXT_PATTERN,
+    text: str = Field(min_length=1, max_length=MAX_MESSAGE_TEXT, pattern=TEXT_PATTERN,
                       examples=["您好，我是客服小林，馬上為您查詢訂單。"])

@@ -24,11 +24,14 @@ from toolkit.chatbot.models import FaqDecision, FaqEntry, FaqEntryVersion
 from toolkit.chatbot.schemas import MatchCandidate, MatchRead
 from toolkit.kit.clock import utcnow
 from toolkit.kit.errors import Conflict, InvalidInput, NotFound
+from toolkit.line import limits
 
 MAX_KEY = 64
 MAX_CATEGORY = 100
 MAX_QUESTION = 1000
-MAX_ANSWER = 5000  # one LINE text message (UTF-16 units are checked again before sending)
+# An answer is sent in one reply of up to five text messages (answer_texts: split at line
+# breaks); the TPE open-data bank has an answer of 5,088 UTF-16 units.
+MAX_ANSWER = limits.MAX_MESSAGES * limits.MAX_TEXT_UTF16_UNITS
 MAX_ALT_QUESTIONS = 100
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
 CONTENT_FIELDS = ("question", "alt_questions", "generated_questions", "answer", "category", "locale", "active")
@@ -106,12 +109,13 @@ def checked_content(
     answer = answer.strip()
     if not question:
         raise EntryInvalid("question is empty")
-    if not answer:
-        raise EntryInvalid("answer is empty")
+    # An empty answer is allowed: a bank may hold questions nobody has answered yet (the
+    # TPE open data does); the bot treats a match on one as not sure and offers a person.
     if len(question) > MAX_QUESTION:
         raise EntryInvalid(f"question is longer than {MAX_QUESTION} characters")
-    if len(answer.encode("utf-16-le")) // 2 > MAX_ANSWER:
-        raise EntryInvalid(f"answer is longer than one LINE message ({MAX_ANSWER} UTF-16 units)")
+    if limits.utf16_units(answer) > MAX_ANSWER or len(answer_texts(answer)) > limits.MAX_MESSAGES:
+        raise EntryInvalid(f"answer does not fit in {limits.MAX_MESSAGES} LINE text messages "
+                           f"({limits.MAX_TEXT_UTF16_UNITS} UTF-16 units each)")
     category = " ".join(category.split())
     if len(category) > MAX_CATEGORY:
         raise EntryInvalid(f"category is longer than {MAX_CATEGORY} characters")
@@ -122,6 +126,11 @@ def checked_content(
     if any(len(q) > MAX_QUESTION for q in (*alts, *generated)):
         raise EntryInvalid(f"an alternative question is longer than {MAX_QUESTION} characters")
     return EntryContent(question, answer, category, alts, generated, locale or "zh-TW", active)
+
+
+def answer_texts(answer: str) -> list[str]:
+    """The text messages an answer is sent as (one, unless it is longer than LINE takes)."""
+    return limits.split_text(answer)
 
 
 def check_key(key: str) -> str:
@@ -155,9 +164,11 @@ def content_of(entry: FaqEntry) -> EntryContent:
 
 def save_entry(
     session: Session, *, key: str, content: EntryContent, actor: str, note: str | None = None,
+    audited: bool = True,
 ) -> tuple[FaqEntry, str]:
     """Create the entry `key` or give it new content as a new version. Returns the entry
-    and CREATED, UPDATED or UNCHANGED (same content: no new version)."""
+    and CREATED, UPDATED or UNCHANGED (same content: no new version). `audited=False`
+    leaves the audit record to the caller (an import records one for the whole run)."""
     key = check_key(key)
     if note:
         _check_text(note, "note")
@@ -178,8 +189,9 @@ def save_entry(
     session.flush()
     session.add(FaqEntryVersion(entry_id=entry.id, version=entry.version, content=content.as_dict(),
                                 changed_at=now, changed_by=actor, note=note))
-    audit.record(session, actor=actor, action=f"faq.entry.{'create' if outcome == CREATED else 'update'}",
-                 target_type="faq_entry", target_id=key, details={"version": entry.version, "note": note})
+    if audited:
+        audit.record(session, actor=actor, action=f"faq.entry.{'create' if outcome == CREATED else 'update'}",
+                     target_type="faq_entry", target_id=key, details={"version": entry.version, "note": note})
     session.flush()
     return entry, outcome
 

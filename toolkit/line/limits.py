@@ -131,3 +131,29 @@ def recipient_violations(to: object, *, prop: str = "to") -> list[Violation]:
 
 def push_target_violations(to: object, *, prop: str = "to") -> list[Violation]:
     return [] if is_chat_id(to) else [Violation(prop, "Invalid user, group or room ID")]
+
+
+def split_text(text: str, *, max_units: int = MAX_TEXT_UTF16_UNITS) -> list[str]:
+    """Cut a long text into pieces LINE takes as separate text messages: at the last line
+    break (else the last space, else anywhere) before each piece would exceed `max_units`
+    UTF-16 units. A text that fits is returned whole."""
+    pieces: list[str] = []
+    rest = text
+    while utf16_units(rest) > max_units:
+        cut, units = 0, 0
+        for i, ch in enumerate(rest):  # the longest prefix within max_units
+            units += 2 if ord(ch) > 0xFFFF else 1
+            if units > max_units:
+                break
+            cut = i + 1
+        head = rest[:cut]
+        for separator in ("\n", " "):
+            at = head.rfind(separator)
+            if at > cut // 2:
+                head = rest[: at + 1]
+                break
+        pieces.append(head.rstrip())
+        rest = rest[len(head):].lstrip()
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces

@@ -14,7 +14,7 @@ from toolkit.chatbot import conversations, service
 from toolkit.chatbot.deps import PageAgent, PageConversation, agent_id, deliver
 from toolkit.chatbot.models import Conversation
 from toolkit.chatbot.pages.common import Csrf, context, error_message
-from toolkit.chatbot.schemas import MAX_ANSWER, TEXT_PATTERN, ConversationStatus
+from toolkit.chatbot.schemas import MAX_MESSAGE_TEXT, TEXT_PATTERN, ConversationStatus
 from toolkit.kit.deps import PageDep, SessionDep
 from toolkit.line.client import FAILED
 from toolkit.web.templating import render
@@ -95,7 +95,7 @@ def reply(
     session: SessionDep,
     conversation: PageConversation,
     actor: PageAgent,
-    text: Annotated[str, Form(max_length=MAX_ANSWER * 2, pattern=TEXT_PATTERN)],
+    text: Annotated[str, Form(max_length=MAX_MESSAGE_TEXT * 2, pattern=TEXT_PATTERN)],
 ) -> Response:
     conversation_id = conversation.id  # read before the commit in deliver()
     try:
