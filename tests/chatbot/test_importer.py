@@ -159,7 +159,7 @@ def test_missing_file(tmp_path: Path) -> None:
         ({"id": "R\n1", "question": "q", "answer": "a"}, "not a valid id"),
         ({"id": "R1", "answer": "a"}, "question is empty"),
         ({"id": "R1", "question": " ", "answer": "a"}, "question is empty"),
-        ({"id": "R1", "question": "q", "answer": ""}, "answer is empty"),
+        ({"id": "R1", "question": "q"}, "no answer"),
         ({"id": "R1", "question": 5, "answer": "a"}, "question must be text, not int"),
         ({"id": "R1", "question": "q", "answer": "a\x00b"}, "answer contains control characters"),
         ({"id": "R1", "question": "q", "answer": "a\ud800"}, "answer contains control characters"),
@@ -262,11 +262,20 @@ def test_bad_rows_are_rejected_by_line_and_the_rest_kept(session: Session, tmp_p
 
 
 def test_a_rejected_first_row_does_not_make_the_next_a_duplicate(session: Session, tmp_path: Path) -> None:
-    bank = write(tmp_path, "a.csv", "id,question,answer\nR1,q,\nR1,q,a\n")
+    bank = write(tmp_path, "a.csv", "id,question,answer\nR1,,a\nR1,q,a\n")
 
     report = run_import(session, bank)
 
-    assert (report.created, report.rejected, report.skipped_duplicate) == (1, [(2, "answer is empty")], [])
+    assert (report.created, report.rejected, report.skipped_duplicate) == (1, [(2, "question is empty")], [])
+
+
+def test_an_empty_answer_imports_as_an_entry_waiting_for_its_answer(session: Session, tmp_path: Path) -> None:
+    bank = write(tmp_path, "a.csv", "id,question,answer\nR1,停車場在哪裡,\n")
+
+    report = run_import(session, bank)
+
+    assert (report.created, report.rejected) == (1, [])
+    assert service.require_entry(session, "R1").answer == ""
 
 
 def test_one_audit_record_for_the_run(session: Session, tmp_path: Path) -> None:
@@ -421,7 +430,7 @@ def test_demo_bank_answers_customer_questions_with_the_shipped_decision(
 
 def test_a_bad_row_in_the_demo_bank_stops_the_demo(session: Session, tmp_path: Path) -> None:
     (tmp_path / "faq").mkdir()
-    write(tmp_path / "faq", "retail-x.yaml", "entries:\n  - id: X1\n    question: q\n    answer: ''\n")
+    write(tmp_path / "faq", "retail-x.yaml", "entries:\n  - id: X1\n    question: ''\n    answer: a\n")
 
-    with pytest.raises(InvalidInput, match=r"retail-x.yaml:2: rejected: answer is empty"):
+    with pytest.raises(InvalidInput, match=r"retail-x.yaml:2: rejected: question is empty"):
         demo.seed_faq(session, config_dir=tmp_path)

@@ -256,8 +256,10 @@ def parse_row(row: dict[str, Any]) -> FaqRow:
     answer = _text(row, "answer")
     if not question or not question.strip():
         raise RowRejected("question is empty")
-    if not answer or not answer.strip():
-        raise RowRejected("answer is empty")
+    if answer is None:
+        # An empty answer is allowed (an entry waiting for its answer: the bot offers a
+        # person); a row that does not say one at all is more likely a mistake.
+        raise RowRejected("no answer (give an empty one for a question still waiting for its answer)")
     return FaqRow(
         key=key, question=question, answer=answer, category=_text(row, "category"),
         alt_questions=_questions(row, "alt_questions"), generated_questions=_questions(row, "generated_questions"),
