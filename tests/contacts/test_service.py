@@ -97,6 +97,15 @@ def test_list_searches_names_and_id_prefixes_literally(session: Session) -> None
     assert [c.id for c in underscore] == [by_id.id]
 
 
+def test_a_search_with_a_nul_character_is_answered_not_refused(session: Session) -> None:
+    tag = line_id()[:12]
+    named = make_contact(session, display_name=f"{tag} plain")
+
+    found, total = service.list_contacts(session, search=f"{tag}\x00")
+
+    assert [c.id for c in found] == [named.id] and total == 1
+
+
 def test_list_pages(session: Session) -> None:
     tag = line_id()[:12]
     made = [make_contact(session, display_name=f"{tag} {i}") for i in range(3)]

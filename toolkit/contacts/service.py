@@ -86,8 +86,9 @@ def list_contacts(
     session: Session, *, search: str | None = None, limit: int = 50, offset: int = 0
 ) -> tuple[list[Contact], int]:
     stmt = select(Contact).where(Contact.erased_at.is_(None))
-    if search and search.strip():
-        term = search.strip()
+    # NUL is in no stored name or id (PostgreSQL refuses it in a query parameter).
+    term = (search or "").replace("\x00", "").strip()
+    if term:
         matching_identity = select(ContactIdentity.contact_id).where(
             ContactIdentity.external_id.startswith(term, autoescape=True)
         )
