@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import threading
 
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
+
+from tests.conftest import BACKENDS, IN_CI, drop_postgres_database, postgres_available, prepare, worker_suffix
 from tests.inbox.factories import event, line_user_id, store
+from tests.processes import fresh_database
+from toolkit import db
 from toolkit.consent import service as consent
 from toolkit.contacts import service as contacts
 from toolkit.inbox import handlers, jobs, service
 from toolkit.inbox.handlers import Outcome
 from toolkit.inbox.models import WebhookEvent
 from toolkit.line.client import text_message
+from toolkit.settings import get_settings
 
 
 def arrive(session, line_sandbox, *events, valid_tokens=True):
@@ -149,3 +157,249 @@ def test_events_of_other_types_are_marked_ignored(session, line_sandbox):
 
     assert session.scalar(select(WebhookEvent.status).where(WebhookEvent.id == row.id)) == "ignored"
     assert service.count_by_status(session).get("ignored", 0) >= 1
+
+
+# --- batches: one transaction, a SAVEPOINT per event, concurrent sends ------------------------
+
+def answer_every_text(s, ctx):
+    return Outcome("answered", [text_message(f"you said {ctx.text}")], ctx.contact.id)
+
+
+@pytest.fixture
+def echo_handler():
+    previous = handlers.current_text_handler()
+    handlers.register_text_handler(answer_every_text)
+    yield
+    handlers.register_text_handler(previous)
+
+
+def test_one_poisoned_event_fails_alone_and_the_rest_of_its_batch_is_done(session, line_sandbox):
+    users = [line_user_id() for _ in range(3)]
+    for user in users:
+        contacts.upsert_identity(session, external_id=user)
+    rows = arrive(session, line_sandbox, *(event("message", u, text=t) for u, t in zip(users, ["hi", "boom", "yo"])))
+
+    def poisoned(s, ctx):
+        if ctx.text == "boom":  # writes, then fails: its savepoint must take the write back
+            consent.withdraw(s, contact_id=ctx.contact.id, purpose="service.chat", source="keyword")
+            raise RuntimeError("handler exploded")
+        return answer_every_text(s, ctx)
+
+    previous = handlers.current_text_handler()
+    handlers.register_text_handler(poisoned)
+    try:
+        assert jobs.process_events() == 3  # one batch
+    finally:
+        handlers.register_text_handler(previous)
+    session.expire_all()
+
+    ok, bad, ok_too = rows
+    assert (ok.status, ok.delivery, ok_too.status, ok_too.delivery) == ("done", "reply_sent", "done", "reply_sent")
+    assert bad.status == "pending" and bad.attempts == 1 and "handler exploded" in bad.last_error
+    assert bad.handled_at is None and bad.delivery is None
+    assert consent.status(session, contact_id=contacts.require_by_external_id(session, users[1]).id)[
+        "service.chat"]["state"] != "withdrawn"
+    assert [len(sent(line_sandbox, u)) for u in users] == [1, 0, 1]
+
+
+def test_each_users_replies_go_out_in_the_order_their_events_arrived(session, line_sandbox, echo_handler, monkeypatch):
+    users = [line_user_id() for _ in range(4)]
+    texts = {u: [f"{u[-4:]} #{n}" for n in range(5)] for u in users}
+    arrive(session, line_sandbox, *(event("message", u, text=texts[u][n]) for n in range(5) for u in users))
+    line_sandbox.set_faults({"latency_ms": 30})  # sends overlap only if they run side by side
+    in_flight, most = 0, 0
+    lock = threading.Lock()
+    real_send_one = jobs.send_one
+
+    def counting_send_one(client, reply):
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        try:
+            return real_send_one(client, reply)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    monkeypatch.setattr(jobs, "send_one", counting_send_one)
+
+    run_worker(session)
+
+    assert most > 1  # several users at once
+    for user in users:
+        assert [m["messages"][0]["text"] for m in sent(line_sandbox, user)] == [f"you said {t}" for t in texts[user]]
+
+
+def test_concurrent_sends_give_exactly_one_reply_per_event(session, line_sandbox, echo_handler):
+    users = [line_user_id() for _ in range(12)]
+    rows = arrive(session, line_sandbox, *(event("message", u, text=f"{u} {n}") for n in range(3) for u in users))
+    line_sandbox.set_faults({"latency_ms": 5})
+
+    run_worker(session)
+
+    texts = [m["messages"][0]["text"] for m in line_sandbox.messages() if m["accepted"]]
+    assert sorted(texts) == sorted(f"you said {u} {n}" for n in range(3) for u in users)
+    assert {(r.status, r.delivery) for r in rows} == {("done", "reply_sent")}
+
+
+def test_an_event_without_a_reply_keeps_sql_null_in_replies(session, line_sandbox):
+    # The batch writes only the columns that changed: a None written to the JSON column
+    # would store JSON null, which `replies IS NULL` does not find.
+    (row,) = arrive(session, line_sandbox, event("message", line_user_id(), text="no handler, no answer"))
+
+    run_worker(session)
+
+    assert row.status == "done"
+    assert session.scalar(select(func.count()).select_from(WebhookEvent)
+                          .where(WebhookEvent.id == row.id, WebhookEvent.replies.is_(None))) == 1
+
+
+def test_a_worker_killed_after_sending_never_sends_again(session, line_sandbox, echo_handler, monkeypatch):
+    user = line_user_id()
+    (row,) = arrive(session, line_sandbox, event("message", user, text="once"))
+
+    def killed(*args, **kwargs):
+        raise SystemExit("worker killed before it recorded the sends")
+
+    with monkeypatch.context() as patched, pytest.raises(SystemExit):
+        patched.setattr(service, "record_sends", killed)
+        jobs.process_events()
+    session.expire_all()
+    assert (row.status, row.delivery) == ("processing", "reply_pending")  # committed before sending
+    row.locked_until = row.received_at  # the lease runs out
+    session.flush()
+
+    run_worker(session)
+
+    assert len(sent(line_sandbox, user)) == 1
+    assert (row.status, row.delivery) == ("done", "unknown") and "not resent" in row.last_error
+
+
+def test_a_worker_killed_before_sending_sends_nothing_rather_than_risk_two(session, line_sandbox, echo_handler,
+                                                                         monkeypatch):
+    user = line_user_id()
+    (row,) = arrive(session, line_sandbox, event("message", user, text="maybe"))
+    def killed(client, replies):
+        raise SystemExit("worker killed before it sent anything")
+
+    with monkeypatch.context() as patched, pytest.raises(SystemExit):
+        patched.setattr(jobs, "send_replies", killed)
+        jobs.process_events()
+    session.expire_all()
+    row.locked_until = row.received_at
+    session.flush()
+
+    run_worker(session)
+
+    assert sent(line_sandbox, user) == []  # at most once: it may have gone out
+    assert (row.status, row.delivery) == ("done", "unknown")
+
+
+def test_an_objection_anywhere_in_the_batch_withholds_its_replies(session, line_sandbox, echo_handler):
+    user = line_user_id()
+    contact = contacts.upsert_identity(session, external_id=user).contact
+
+    def object_to_everything(s, found, data, ev):
+        consent.object_to(s, contact_id=found.id, purpose="service.chat", source="admin")
+        return Outcome("objected", [text_message("noted")], found.id)
+
+    handlers.register_postback_handler("object", object_to_everything)
+    try:
+        rows = arrive(session, line_sandbox, event("message", user, text="hello"),
+                      event("postback", user, data="object"))
+        run_worker(session)
+    finally:
+        handlers._postback_handlers.pop("object", None)
+
+    assert sent(line_sandbox, user) == []
+    assert all(r.status == "done" and r.replies is None and "withheld by the consent gate" in r.outcome for r in rows)
+    assert contact.id not in consent.allowed(session, [contact.id], purpose="service.chat", channel="line")
+
+
+def test_without_a_channel_the_event_is_handled_and_only_its_reply_waits(session, line_sandbox, monkeypatch):
+    user = line_user_id()
+    (row,) = arrive(session, line_sandbox, event("follow", user))
+    sandbox_url = get_settings().line_api_base
+    for name in ("TOOLKIT_LINE_API_BASE", "TOOLKIT_LINE_CHANNEL_ACCESS_TOKEN", "TOOLKIT_LINE_SANDBOX"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+
+    run_worker(session)
+
+    assert row.status == "pending" and row.handled_at is not None and row.delivery is None
+    assert row.last_error == service.NO_CHANNEL
+    assert contacts.get_by_external_id(session, user) is not None  # the follow itself stands
+    monkeypatch.setenv("TOOLKIT_LINE_API_BASE", sandbox_url)
+    get_settings.cache_clear()
+    row.next_attempt_at = row.received_at
+    session.flush()
+
+    run_worker(session)
+
+    assert len(sent(line_sandbox, user)) == 1 and (row.status, row.delivery) == ("done", "reply_sent")
+
+
+def test_a_claim_is_split_by_user_never_splitting_one_users_events():
+    claimed = [service.ClaimedEvent(i, "message", f"U{i % 5}" if i % 7 else None, False) for i in range(1, 41)]
+
+    parts = jobs.split_by_user(claimed, 2)
+
+    assert len(parts) == 2 and sorted(e.id for p in parts for e in p) == list(range(1, 41))
+    assert abs(len(parts[0]) - len(parts[1])) <= 8
+    for part in parts:
+        assert [e.id for e in part] == sorted(e.id for e in part)
+    homes = {e.user_id: {i for i, p in enumerate(parts) if e in p} for e in claimed if e.user_id}
+    assert all(len(h) == 1 for h in homes.values())
+    assert jobs.split_by_user(claimed[:1], 2) == [claimed[:1]]
+
+
+# --- lanes: real transactions, no joined test session ----------------------------------------
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def committing_engine(request, tmp_path_factory):
+    """A migrated database of its own, whose commits are real: the worker's lanes need a
+    connection each, which the rolled-back test session (one connection) cannot give."""
+    if request.param == "postgresql" and postgres_available() is not None:
+        if IN_CI:
+            pytest.fail("PostgreSQL is required under CI=true")
+        pytest.skip("PostgreSQL is not available (set CI=true to make this a failure)")
+    name = f"toolkit_lanes_{worker_suffix()}"
+    engine = db.make_engine(fresh_database(request.param, tmp_path_factory.mktemp("lanes"), name))
+    prepare(engine)
+    yield engine
+    engine.dispose()
+    if request.param == "postgresql":
+        drop_postgres_database(name)
+
+
+def test_lanes_handle_a_claim_side_by_side_and_keep_each_user_in_order(committing_engine, line_sandbox,
+                                                                        echo_handler, monkeypatch):
+    factory = sessionmaker(bind=committing_engine, expire_on_commit=False)
+    monkeypatch.setattr(db, "get_sessionmaker", lambda: factory)
+    monkeypatch.setattr(db, "get_engine", lambda: committing_engine)
+    users = [line_user_id() for _ in range(6)]
+    texts = {u: [f"{u[-4:]} #{n}" for n in range(4)] for u in users}
+    with db.session_scope() as session:
+        rows = arrive(session, line_sandbox, *(event("message", u, text=texts[u][n]) for n in range(4) for u in users))
+        ids = [r.id for r in rows]
+    lanes: list[set[str]] = []  # the users of each handling transaction
+    real_handle_batch = service.handle_batch
+
+    def watched(session, *, event_ids, **kwargs):
+        lanes.append(set(session.scalars(select(WebhookEvent.user_id).where(WebhookEvent.id.in_(event_ids)))))
+        return real_handle_batch(session, event_ids=event_ids, **kwargs)
+
+    monkeypatch.setattr(service, "handle_batch", watched)
+
+    assert jobs.process_events() == len(ids)  # one claim
+
+    expected = 2 if committing_engine.dialect.name == "postgresql" else 1
+    assert len(lanes) == expected
+    assert sum(len(u) for u in lanes) == len(set().union(*lanes)) == len(users)  # each user in one lane
+    with db.session_scope() as session:
+        done = session.execute(select(WebhookEvent.status, WebhookEvent.delivery)
+                               .where(WebhookEvent.id.in_(ids))).all()
+    assert set(done) == {("done", "reply_sent")}
+    for user in users:
+        assert [m["messages"][0]["text"] for m in sent(line_sandbox, user)] == [f"you said {t}" for t in texts[user]]

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
-from sqlalchemy import func, select
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from tests.helpers import api_client
 from tests.inbox.factories import event, line_user_id, webhook_body
+from toolkit import db
+from toolkit.inbox import routes
 from toolkit.inbox.models import WebhookEvent
 from toolkit.kit import secrets
 from toolkit.line.webhook import sign
@@ -113,3 +119,34 @@ def test_bodies_far_beyond_lines_size_are_refused_unread(client, secret):
     response = post(client, secret, b"x" * (3 * 1024 * 1024))
 
     assert response.status_code == 413
+
+
+def test_the_ack_pool_opens_at_the_first_webhook_and_closes_with_the_app(backend_engines, monkeypatch):
+    """PostgreSQL's acknowledgement path: psycopg_pool's AsyncConnectionPool, opened in the
+    app's running loop by the first webhook and closed by the app's lifespan."""
+    if "postgresql" not in backend_engines:
+        pytest.skip("PostgreSQL is not available (set CI=true to make this a failure)")
+    engine = backend_engines["postgresql"]
+    async_engine = create_async_engine(engine.url.render_as_string(hide_password=False))
+    monkeypatch.setattr(db, "get_async_engine", lambda: async_engine)
+    app = FastAPI()
+    app.include_router(routes.router)
+    app.state.line_channel_secret = "pool-test-secret"
+    follow = event("follow", line_user_id())
+    body = webhook_body(follow)
+    try:
+        with TestClient(app) as client:
+            assert getattr(app.state, "ack_pool", None) is None  # nothing opened before a webhook
+            answers = [client.post("/line/webhook", content=body, headers={
+                "x-line-signature": sign("pool-test-secret", body)}) for _ in range(3)]
+            pool = app.state.ack_pool.pool
+            assert [a.status_code for a in answers] == [200, 200, 200]
+            assert pool is not None and not pool.closed and pool.get_stats()["pool_max"] == routes.POOL_SIZE
+        assert pool.closed and app.state.ack_pool.pool is None
+        with engine.connect() as conn:  # committed by the autocommit connection, stored once
+            assert conn.scalar(select(func.count()).select_from(WebhookEvent)
+                               .where(WebhookEvent.webhook_event_id == follow["webhookEventId"])) == 1
+    finally:
+        with engine.begin() as conn:  # outside the tests' rolled-back transactions: clean up
+            conn.execute(delete(WebhookEvent).where(WebhookEvent.webhook_event_id == follow["webhookEventId"]))
+        asyncio.run(async_engine.dispose())

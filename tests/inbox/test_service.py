@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
@@ -171,3 +172,26 @@ def test_no_reply_to_someone_who_objected_to_service_messages(session):
 
     assert not marketing_allowed(session, user)  # the opt-out itself still takes effect
     assert row.replies is None
+
+
+def test_the_channel_config_is_cached_and_read_again_when_the_file_changes(tmp_path):
+    path = tmp_path / "line.yaml"
+    text = (REPO_ROOT / "config" / "line.yaml").read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+
+    def touch_later() -> None:  # a second on, whatever the file system's clock resolution
+        mtime = path.stat().st_mtime_ns + 1_000_000_000
+        os.utime(path, ns=(mtime, mtime))
+
+    first = service.load_channel_config(path)
+    assert service.load_channel_config(path) is first  # not parsed again
+    path.write_text(text.replace("好日子選物", "新名字"), encoding="utf-8")
+    touch_later()
+    second = service.load_channel_config(path)
+    assert second is not first and second.brand_name.pick("zh-TW") == "新名字"
+    path.write_text("brand_name: [", encoding="utf-8")
+    touch_later()
+    with pytest.raises(service.ChannelConfigError):
+        service.load_channel_config(path)
+    with pytest.raises(service.ChannelConfigError):
+        service.load_channel_config(tmp_path / "missing.yaml")

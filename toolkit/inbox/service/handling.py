@@ -143,7 +143,9 @@ class Sent:
     retry_later: bool = False  # LINE did not take it yet: try the event again with backoff
 
 
-# The event columns a batch sets; every row gets all of them, so one executemany writes all.
+# The event columns a batch may set. Only those that changed are written (a None written to
+# the JSON column would store JSON null, not SQL NULL); rows changing the same columns go
+# out together as one executemany.
 SETTLED = ("outcome", "handled_at", "replies", "delivery", "status", "locked_until", "last_error", "next_attempt_at")
 
 
@@ -187,9 +189,12 @@ def handle_batch(
         reply = _plan_reply(event, draft, can_send=can_send, now=now)
         if reply is not None:
             replies.append(reply)
-        rows.append({"id": event.id, **{name: getattr(draft, name) for name in SETTLED}})
+        changed = {name: getattr(draft, name) for name in SETTLED if getattr(draft, name) != getattr(event, name)}
+        if changed:
+            rows.append({"id": event.id, **changed})
+    rows.sort(key=lambda row: tuple(row))  # the same columns side by side: one executemany each
     if rows:
-        session.execute(update(WebhookEvent), rows)  # by primary key: one executemany
+        session.execute(update(WebhookEvent), rows)  # by primary key
     return replies
 
 
