@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from toolkit.audit import service as audit
@@ -30,8 +29,7 @@ from toolkit.chatbot import service
 from toolkit.chatbot.models import FaqEntry
 from toolkit.chatbot.schemas import LOCALE_PATTERN
 from toolkit.kit import tabular
-from toolkit.kit.errors import InvalidInput
-from toolkit.kit.tabular import NumberedRow, SourceFile, UnusableFile
+from toolkit.kit.tabular import NumberedRow, RowRejected, SourceFile, UnusableFile
 
 REQUIRED_COLUMNS = ("id", "question", "answer")
 OPTIONAL_COLUMNS = ("category", "alt_questions", "generated_questions", "locale", "active")
@@ -43,10 +41,6 @@ FALSE = frozenset({"false", "0", "no", "n", "否"})
 # refuses NUL outright, and none of them belongs in a chat message).
 ALLOWED_CONTROLS = frozenset("\n\r\t")
 _locale = re.compile(LOCALE_PATTERN)
-
-
-class RowRejected(InvalidInput):
-    code = "row_rejected"
 
 
 @dataclass(frozen=True)
@@ -310,17 +304,9 @@ class ImportRun:
 
     def add(self, session: Session, line: int, row: dict[str, Any] | str) -> None:
         """Import one line from read_rows; a bad row is recorded as rejected, never raised."""
-        try:
-            self._add(session, line, row)
-        except RowRejected as exc:
-            self.report.rejected.append((line, exc.message))
-        except (IntegrityError, DataError) as exc:  # the savepoint has been rolled back
-            detail = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
-            self.report.rejected.append((line, f"the database refused the row ({detail})"))
+        tabular.import_line(self.report.rejected, line, row, lambda n, r: self._add(session, n, r))
 
-    def _add(self, session: Session, line: int, row: dict[str, Any] | str) -> None:
-        if isinstance(row, str):
-            raise RowRejected(row)
+    def _add(self, session: Session, line: int, row: dict[str, Any]) -> None:
         parsed = parse_row(row)
         if parsed.key in self.seen:
             self.report.skipped_duplicate.append((line, parsed.key, self.seen[parsed.key]))

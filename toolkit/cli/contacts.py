@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from itertools import islice
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from toolkit.cli.importing import import_in_batches, summary
 from toolkit.consent import service as consent
 from toolkit.contacts import importer, service
 from toolkit.db import session_scope
 from toolkit.kit import tabular
 
 app = typer.Typer(help="Contacts and their LINE identities.", no_args_is_help=True)
-stderr = Console(stderr=True)
-
-# Rows per transaction: a crash loses at most one batch, and re-running resumes (imports are idempotent).
-BATCH_ROWS = 500
 
 
 @app.command("import")
@@ -32,24 +26,13 @@ def import_contacts(
         purposes = {p.code for p in consent.list_purposes(session)}
     source = importer.inspect_file(file, purposes)
     run = importer.ImportRun(purposes=purposes, actor=actor, file=file.name)
-    rows = tabular.read_rows(source)
-    columns = [TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    # On a terminal the bar disappears when done; in a log its final state stays.
-    with Progress(*columns, console=stderr, transient=stderr.is_terminal) as progress:
-        task = progress.add_task("import", total=source.lines)
-        while batch := list(islice(rows, BATCH_ROWS)):
-            with session_scope() as session:
-                for line, row in batch:
-                    run.add(session, line, row)
-            progress.update(task, completed=batch[-1][0])
-        progress.update(task, completed=source.lines)
+    import_in_batches(tabular.read_rows(source), lines=source.lines, add=run.add)
     report = run.report
     with session_scope() as session:
         importer.record_summary(session, report=report, file=file.name, actor=actor)
     for line, reason in report.rejected:
         typer.echo(f"{file.name}:{line}: rejected: {reason}", err=True)
-    counts = report.as_dict()
-    typer.echo(", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items()), err=True)
+    typer.echo(summary(report.as_dict()), err=True)
     if report.rejected:
         raise typer.Exit(1)
 

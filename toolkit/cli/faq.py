@@ -7,18 +7,17 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
 from rich.cells import cell_len, set_cell_size
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from toolkit.chatbot import Example, FaqIndex, calibrate, evaluate, expand, importer, service
 from toolkit.chatbot.decision import Decision
+from toolkit.cli.importing import BATCH_ROWS, import_in_batches, progress_bar, summary
 from toolkit.db import session_scope
 from toolkit.kit.errors import InvalidInput
 from toolkit.kit.tabular import UnusableFile
@@ -26,29 +25,16 @@ from toolkit.llm.client import LlmClient
 from toolkit.settings import get_settings
 
 app = typer.Typer(help="The FAQ bank the LINE chatbot answers from.", no_args_is_help=True)
-stderr = Console(stderr=True)
 
-# Rows per transaction: a crash loses at most one batch, and re-running resumes (imports are idempotent).
-BATCH_ROWS = 500
 # Fewer labelled examples than this say too little to move the decision.
 MIN_EXAMPLES = 5
 STDIO = "-"
-
-
-def progress_bar(label: str) -> Progress:
-    # On a terminal the bar disappears when done; in a log its final state stays.
-    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    return Progress(*columns, console=stderr, transient=stderr.is_terminal)
 
 
 def pad(text: str, width: int) -> str:
     """`text` cut or padded to `width` terminal columns (a CJK character takes two)."""
     text = set_cell_size(text, width) if cell_len(text) > width else text
     return text + " " * (width - cell_len(text))
-
-
-def summary(counts: dict[str, int]) -> str:
-    return ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
 
 
 @app.command("import")
@@ -61,15 +47,7 @@ def import_entries(
     """Import or update entries by id. Exit 0: all imported; 1: some rows rejected; 2: unusable file."""
     source = importer.inspect_file(file)
     run = importer.ImportRun(actor=actor, file=file.name)
-    rows = importer.read_rows(source)
-    with progress_bar("importing") as progress:
-        task = progress.add_task("import", total=source.lines)
-        while batch := list(islice(rows, BATCH_ROWS)):
-            with session_scope() as session:
-                for line, row in batch:
-                    run.add(session, line, row)
-            progress.update(task, completed=batch[-1][0])
-        progress.update(task, completed=source.lines)
+    import_in_batches(importer.read_rows(source), lines=source.lines, add=run.add)
     report = run.report
     with session_scope() as session:
         importer.record_summary(session, report=report, file=file.name, actor=actor)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from toolkit.audit import service as audit
@@ -20,8 +19,7 @@ from toolkit.consent import service as consent
 from toolkit.contacts import service
 from toolkit.contacts.schemas import EXTERNAL_ID_PATTERN, LOCALE_MAX_LENGTH, LOCALE_PATTERN
 from toolkit.kit import tabular
-from toolkit.kit.errors import InvalidInput
-from toolkit.kit.tabular import SourceFile, UnusableFile
+from toolkit.kit.tabular import RowRejected, SourceFile, UnusableFile
 
 BASE_COLUMNS = ("external_id", "display_name", "locale")
 CONSENT_VALUES = {"granted": "grant", "withdrawn": "withdraw"}
@@ -31,10 +29,6 @@ MAX_DISPLAY_NAME = 200
 REFUSED = frozenset({consent.WITHDRAWN, consent.OBJECTED})
 _external_id = re.compile(EXTERNAL_ID_PATTERN)
 _locale = re.compile(LOCALE_PATTERN)
-
-
-class RowRejected(InvalidInput):
-    code = "row_rejected"
 
 
 @dataclass
@@ -183,17 +177,9 @@ class ImportRun:
 
     def add(self, session: Session, line: int, row: dict[str, Any] | str) -> None:
         """Import one line from read_rows; a bad row is recorded as rejected, never raised."""
-        try:
-            self._add(session, line, row)
-        except RowRejected as exc:
-            self.report.rejected.append((line, exc.message))
-        except (IntegrityError, DataError) as exc:  # the savepoint has been rolled back
-            detail = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
-            self.report.rejected.append((line, f"the database refused the row ({detail})"))
+        tabular.import_line(self.report.rejected, line, row, lambda n, r: self._add(session, n, r))
 
-    def _add(self, session: Session, line: int, row: dict[str, Any] | str) -> None:
-        if isinstance(row, str):
-            raise RowRejected(row)
+    def _add(self, session: Session, line: int, row: dict[str, Any]) -> None:
         parsed = parse_row(row, self.purposes)
         if parsed.external_id in self.seen:
             self.report.skipped_duplicate.append(line)

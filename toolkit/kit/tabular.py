@@ -9,10 +9,12 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+
+from sqlalchemy.exc import DataError, IntegrityError
 
 from toolkit.kit.errors import InvalidInput
 
@@ -22,6 +24,10 @@ NumberedRow = tuple[int, dict[str, Any] | str]
 
 class UnusableFile(InvalidInput):
     code = "unusable_file"
+
+
+class RowRejected(InvalidInput):
+    code = "row_rejected"
 
 
 @dataclass(frozen=True)
@@ -136,3 +142,21 @@ def _csv_rows(handle: TextIO) -> Iterator[NumberedRow]:
             yield line, f"expected {len(header)} fields, found {len(values)}"
             continue
         yield line, dict(zip(header, values))
+
+
+def import_line(
+    rejected: list[tuple[int, str]], line: int, row: dict[str, Any] | str,
+    import_row: Callable[[int, dict[str, Any]], None],
+) -> None:
+    """Import one line of read_rows with `import_row` (which works inside a savepoint). A
+    line that is not a row, a row it rejects and a row the database refuses are added to
+    `rejected` with the reason; nothing is raised, so the rest of the file goes on."""
+    try:
+        if isinstance(row, str):
+            raise RowRejected(row)
+        import_row(line, row)
+    except RowRejected as exc:
+        rejected.append((line, exc.message))
+    except (IntegrityError, DataError) as exc:  # the row's savepoint has been rolled back
+        detail = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        rejected.append((line, f"the database refused the row ({detail})"))
