@@ -41,7 +41,6 @@ import base64
 import hashlib
 import json
 import random
-import socket
 import threading
 import time
 import unicodedata
@@ -51,10 +50,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
+from toolkit.kit.serving import ServerThread
 from toolkit.kit.text import normalise
 
 DIMS = 256
@@ -383,37 +382,11 @@ def create_fake_app(state: FakeState | None = None) -> FastAPI:
     return app
 
 
-class FakeLlmServer:
+class FakeLlmServer(ServerThread):
     """The fake under uvicorn in a daemon thread, on a free loopback port."""
 
     def __init__(self, state: FakeState | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.state = state or FakeState()
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, port))
-        self.url = f"http://{host}:{self.sock.getsockname()[1]}"
+        super().__init__(create_fake_app(self.state), host=host, port=port)
+        self.url = self.base_url
         self.base_url = self.url + "/v1"
-        config = uvicorn.Config(create_fake_app(self.state), log_level="warning", access_log=False,
-                                lifespan="off", timeout_graceful_shutdown=1)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def start(self) -> FakeLlmServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the fake LLM server did not start")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
-
-    def __enter__(self) -> FakeLlmServer:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
