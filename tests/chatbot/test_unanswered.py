@@ -81,6 +81,17 @@ def test_resolving_as_alternative_questions_of_an_existing_entry(session):
     assert service.match(session, "點數到底要怎麼折").entry_id == "points"
 
 
+def test_a_customer_s_phone_number_or_e_mail_never_becomes_part_of_the_bank(session):
+    make_retail_bank(session)
+    questions = queue(session, "點數怎麼折 我電話0912-345-678", "點數折抵 amy@example.com")
+
+    entry = unanswered.resolve_as_alt_question(session, question_ids=[q.id for q in questions],
+                                               entry_key="points", actor="staff")
+
+    assert {"點數怎麼折 我電話", "點數折抵"} <= set(entry.alt_questions)
+    assert not any("0912" in q or "amy@" in q for q in entry.alt_questions)
+
+
 def test_a_resolved_question_cannot_be_resolved_again_and_a_key_is_not_overwritten(session):
     make_retail_bank(session)
     (question,) = queue(session, "可以寄到國外嗎")

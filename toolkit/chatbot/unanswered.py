@@ -27,6 +27,7 @@ from toolkit.chatbot.analysis import Analyzer, expand, prepare
 from toolkit.chatbot.models import FaqEntry, UnansweredQuestion
 from toolkit.kit.clock import utcnow
 from toolkit.kit.errors import Conflict, InvalidInput
+from toolkit.llm import masking
 
 OPEN, RESOLVED, DISMISSED = "open", "resolved", "dismissed"
 GROUPING_CAP = 2000
@@ -178,8 +179,10 @@ def _open_questions(session: Session, question_ids: Sequence[int]) -> list[Unans
 
 
 def _as_questions(rows: Sequence[UnansweredQuestion]) -> list[str]:
-    """The customers' wordings, once each; one too long to be a question is left out."""
-    texts = dict.fromkeys(" ".join(q.text.split()) for q in rows)
+    """The customers' wordings, once each, without the phone numbers, e-mail addresses and
+    ID numbers some carry (they become part of the bank, which staff and the LLM see);
+    one too long to be a question is left out."""
+    texts = dict.fromkeys(masking.without_identifiers(q.text) for q in rows)
     return [t for t in texts if t and len(t) <= service.MAX_QUESTION]
 
 

@@ -97,3 +97,14 @@ def mask(text: str) -> str:
     """`text` with e-mails, ID numbers, phone, card and other long numbers replaced by
     placeholders; see the module's docstring."""
     return mask_details(text).text
+
+
+_PLACEHOLDER = re.compile("|".join(re.escape(p) for p in (EMAIL, NATIONAL_ID, PHONE, CARD, NUMBER)))
+
+
+def without_identifiers(text: str) -> str:
+    """`text` with the identifiers `mask` finds removed rather than replaced: for a
+    customer's wording that becomes part of the FAQ bank. A text with none is kept as
+    written (mask's NFKC would turn its full-width punctuation half-width)."""
+    masked = mask_details(text)
+    return " ".join(_PLACEHOLDER.sub(" ", masked.text).split() if masked.changed else text.split())
