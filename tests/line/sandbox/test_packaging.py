@@ -88,3 +88,16 @@ def test_mounted_under_a_prefix_the_sdk_still_works(store: SandboxStore) -> None
         assert not [p for p in parent.openapi()["paths"] if "sandbox" in p or p.startswith("/v2")]
     finally:
         server.stop()
+
+
+def test_the_standalone_runner_takes_the_quota_and_token_lifetime(monkeypatch) -> None:
+    import toolkit.line.sandbox.__main__ as runner
+
+    served = {}
+    monkeypatch.setattr(runner.uvicorn, "run", lambda app, **kwargs: served.update(app=app, **kwargs))
+    runner.main(["--port", "8123", "--quota", "none", "--reply-token-ttl-s", "300"])
+
+    config = served["app"].state.sandbox.config
+    assert (config.quota, config.reply_token_ttl_s, served["port"]) == (None, 300.0, 8123)
+    runner.main(["--port", "8124"])
+    assert served["app"].state.sandbox.config.quota == runner.DEFAULT_QUOTA
