@@ -583,7 +583,9 @@ def emit_figures(args: argparse.Namespace, ours: dict[str, Any], echo: dict[str,
         emit(benchmark=BENCHMARK, metric=f"worker_drain_events_per_s{suffix}", value=rate, unit="events/s",
              baseline=ECHO_RATE, baseline_value=base_eps, ratio_value=round(rate / base_eps, 2) if base_eps else None,
              target=f"a {args.requests:,}-event backlog drained in well under 2 minutes (>= {args.requests / 120:,.0f}/s)",
-             params={**drain_params, "earlier_baseline": EARLIER})
+             params={**drain_params, "runs_values": drain_params["worker_events_per_s_runs"],
+                     "drain_s_runs": drain_params["runs_values"], "baseline_runs_values": runs_of(theirs, "events_per_s"),
+                     "earlier_baseline": EARLIER})
     follow: Run = ours["follow"]
     emit(benchmark=BENCHMARK, metric="worker_follow_events_per_s", value=follow.drain.events_per_s, unit="events/s",
          baseline=ECHO_RATE + " (text, LINE 0 ms)", baseline_value=base_line0,

@@ -77,10 +77,15 @@ def _body(raw: Any) -> dict[str, Any]:
 
 
 class LineClient:
-    def __init__(self, *, api_base: str, access_token: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, *, api_base: str, access_token: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 pool_size: int | None = None) -> None:
         # Configuration(host=...) keeps a path prefix, so the mounted sandbox works as-is.
         sdk = _sdk()
         configuration = sdk.Configuration(host=api_base.rstrip("/"), access_token=access_token)
+        if pool_size is not None:
+            # Connections kept per host (the SDK keeps 5 per CPU): a caller sending on more
+            # threads than that would open and drop a connection (a TLS handshake) per call.
+            configuration.connection_pool_maxsize = pool_size
         self._api_client = sdk.ApiClient(configuration)
         self._api = sdk.MessagingApi(self._api_client)
         self.timeout_s = timeout_s
