@@ -7,15 +7,14 @@ restart, as config/line.yaml does.
 from __future__ import annotations
 
 import re
-import threading
 from datetime import date, time
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from toolkit.kit.config_files import load_yaml_model
 from toolkit.kit.errors import InvalidInput
 from toolkit.kit.localised import Localised
 from toolkit.settings import get_settings
@@ -132,32 +131,10 @@ class BotConfig(BaseModel):
     texts: Texts
 
 
-_cache: dict[Path, tuple[int, BotConfig]] = {}
-_cache_lock = threading.Lock()
-
-
 def config_path() -> Path:
     return get_settings().config_dir / "chatbot.yaml"
 
 
 def load_bot_config(path: Path | None = None) -> BotConfig:
     """The bot's configuration, parsed again only when the file changed."""
-    path = path or config_path()
-    try:
-        mtime = path.stat().st_mtime_ns
-    except OSError as exc:
-        raise BotConfigError(f"cannot read {path}: {exc}") from exc
-    with _cache_lock:
-        cached = _cache.get(path)
-    if cached is not None and cached[0] == mtime:
-        return cached[1]
-    try:
-        config = BotConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError) as exc:
-        raise BotConfigError(f"cannot read {path}: {exc}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise BotConfigError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
-    with _cache_lock:
-        _cache[path] = (mtime, config)
-    return config
+    return load_yaml_model(path or config_path(), BotConfig, error=BotConfigError)

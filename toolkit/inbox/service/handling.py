@@ -4,7 +4,6 @@ it plans, and a claimed batch handled in one transaction with a SAVEPOINT per ev
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,8 +11,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -27,6 +24,7 @@ from toolkit.inbox.service.events import (
     HANDLED_TYPES, IGNORED, ChannelConfigError, EventNotFound, describe, fail, finish_state, retry_state,
 )
 from toolkit.kit.clock import utcnow
+from toolkit.kit.config_files import load_yaml_model
 from toolkit.line import client as line
 
 log = logging.getLogger(__name__)
@@ -42,35 +40,10 @@ NO_CHANNEL = "no LINE access token configured; cannot answer"
 # --- the channel's configuration ---------------------------------------------------------
 
 # path -> (mtime_ns, config). Parsing and validating the YAML costs far more than a stat.
-_channel_configs: dict[Path, tuple[int, ChannelConfig]] = {}
-_channel_configs_lock = threading.Lock()
-
-
 def load_channel_config(path: Path) -> ChannelConfig:
     """The channel's configuration, read again only when the file changed (its mtime), so
     that the worker can ask for it every batch and still pick up an edit without a restart."""
-    try:
-        mtime = path.stat().st_mtime_ns
-    except OSError as exc:
-        raise ChannelConfigError(f"cannot read {path}: {exc}") from exc
-    with _channel_configs_lock:
-        cached = _channel_configs.get(path)
-    if cached is not None and cached[0] == mtime:
-        return cached[1]
-    config = _read_channel_config(path)
-    with _channel_configs_lock:
-        _channel_configs[path] = (mtime, config)
-    return config
-
-
-def _read_channel_config(path: Path) -> ChannelConfig:
-    try:
-        return ChannelConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ChannelConfigError(f"cannot read {path}: {exc}") from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ChannelConfigError(f"{path}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+    return load_yaml_model(path, ChannelConfig, error=ChannelConfigError)
 
 
 # --- one event ----------------------------------------------------------------------------
