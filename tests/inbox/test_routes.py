@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi import FastAPI
@@ -149,4 +150,7 @@ def test_the_ack_pool_opens_at_the_first_webhook_and_closes_with_the_app(backend
     finally:
         with engine.begin() as conn:  # outside the tests' rolled-back transactions: clean up
             conn.execute(delete(WebhookEvent).where(WebhookEvent.webhook_event_id == follow["webhookEventId"]))
-        asyncio.run(async_engine.dispose())
+        # In a thread of its own: a browser test run earlier by this worker can leave an
+        # event loop running in this one, where asyncio.run() refuses to start.
+        with ThreadPoolExecutor(1) as thread:
+            thread.submit(asyncio.run, async_engine.dispose()).result()
