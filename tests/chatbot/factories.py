@@ -8,9 +8,13 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy.orm import Session
 
-from toolkit.chatbot import service
+from tests.inbox.factories import event, store
+from toolkit.chatbot import conversations, service, unanswered
+from toolkit.chatbot.conversations import CUSTOMER, IN
 from toolkit.chatbot.decision import Decision, load_decision
-from toolkit.chatbot.models import FaqDecision, FaqEntry
+from toolkit.chatbot.models import Conversation, FaqDecision, FaqEntry, UnansweredQuestion
+from toolkit.contacts.models import Contact
+from toolkit.inbox.models import WebhookEvent
 
 _counter = itertools.count(1)
 
@@ -62,3 +66,18 @@ def make_calibration(
         session, decision=decision or load_decision(), report=report or {}, examples=examples,
         source=source, actor=actor,
     )
+
+
+def customer_says(session: Session, contact: Contact, text: str) -> tuple[Conversation, WebhookEvent]:
+    """A customer's message as the bot records it, with its stored webhook event."""
+    (row,) = store(session, event("message", contact.identities[0].external_id, text=text))
+    conversation = conversations.conversation_for(session, contact_id=contact.id)
+    conversations.add_message(session, conversation, direction=IN, sender=CUSTOMER, text=text,
+                              webhook_event_id=row.id)
+    return conversation, row
+
+
+def queue_questions(session: Session, *texts: str, best: str | None = None) -> list[UnansweredQuestion]:
+    """Open questions in the unanswered queue (no contact, no message)."""
+    return [unanswered.record(session, text=text, contact_id=None, message_id=None, best_entry_key=best, score=0.1)
+            for text in texts]

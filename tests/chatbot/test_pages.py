@@ -7,13 +7,12 @@ import re
 
 import pytest
 
-from tests.chatbot.factories import make_calibration, make_entry, make_retail_bank
+from tests.chatbot.factories import customer_says, make_calibration, make_entry, make_retail_bank, queue_questions
 from tests.contacts.factories import make_contact
 from tests.inbox.conftest import line_sandbox, sandbox_server  # noqa: F401 - fixtures
-from tests.inbox.factories import event, store
 from tests.web.helpers import logged_in_client, page_csrf
 from toolkit.chatbot import conversations, service, unanswered
-from toolkit.chatbot.conversations import BOT_SENDER, CUSTOMER, IN, OUT
+from toolkit.chatbot.conversations import BOT_SENDER, OUT
 from toolkit.chatbot.pages.common import system_note
 from toolkit.settings import get_settings
 from toolkit.web import i18n
@@ -45,19 +44,6 @@ def section(html: str, pattern: str) -> str:
         if depth == 0:
             return html[match.start(): match.start() + edge.end()]
     raise AssertionError(f"{pattern!r} is not closed")
-
-
-def customer_says(session, contact, text):
-    (row,) = store(session, event("message", contact.identities[0].external_id, text=text))
-    conversation = conversations.conversation_for(session, contact_id=contact.id)
-    conversations.add_message(session, conversation, direction=IN, sender=CUSTOMER, text=text,
-                              webhook_event_id=row.id)
-    return conversation, row
-
-
-def queue_questions(session, *texts, best=None):
-    return [unanswered.record(session, text=text, contact_id=None, message_id=None, best_entry_key=best, score=0.1)
-            for text in texts]
 
 
 # --- who may see what -----------------------------------------------------------------------

@@ -6,13 +6,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.chatbot.factories import make_calibration, make_entry, make_retail_bank
+from tests.chatbot.factories import customer_says, make_calibration, make_entry, make_retail_bank, queue_questions
 from tests.contacts.factories import make_contact
 from tests.helpers import api_client
 from tests.inbox.conftest import line_sandbox, sandbox_server  # noqa: F401 - fixtures
-from tests.inbox.factories import event, store
-from toolkit.chatbot import conversations, service, unanswered
-from toolkit.chatbot.conversations import CUSTOMER, IN
+from toolkit.chatbot import conversations, service
 from toolkit.chatbot.models import ChatMessage, FaqEntryVersion
 from toolkit.settings import get_settings
 
@@ -29,20 +27,6 @@ def no_line(monkeypatch):
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
-
-
-def customer_says(session, contact, text):
-    """A customer's message as the bot records it, with its stored webhook event."""
-    (row,) = store(session, event("message", contact.identities[0].external_id, text=text))
-    conversation = conversations.conversation_for(session, contact_id=contact.id)
-    conversations.add_message(session, conversation, direction=IN, sender=CUSTOMER, text=text,
-                              webhook_event_id=row.id)
-    return conversation, row
-
-
-def queue_questions(session, *texts, best=None):
-    return [unanswered.record(session, text=text, contact_id=None, message_id=None, best_entry_key=best, score=0.1)
-            for text in texts]
 
 
 # --- who may do what ----------------------------------------------------------------------
