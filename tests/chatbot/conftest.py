@@ -7,7 +7,7 @@ import pytest
 
 from toolkit.chatbot import Entry, FaqIndex
 from toolkit.chatbot.bank import load_entries_jsonl, load_examples, load_tpe_xml
-from toolkit.settings import REPO_ROOT
+from toolkit.settings import REPO_ROOT, get_settings
 
 DATA = REPO_ROOT / "eval-data"
 TPE_XML = DATA / "TPE-FAQ-OD" / "taipei_faq.xml"
@@ -47,3 +47,13 @@ def three_index() -> FaqIndex:
 
 def examples(name: str):
     return load_examples(QUERIES / f"{name}.jsonl")
+
+
+@pytest.fixture
+def no_line(monkeypatch):
+    """No LINE channel at all: no sandbox, no API base, no access token."""
+    for name in ("TOOLKIT_LINE_SANDBOX", "TOOLKIT_LINE_API_BASE", "TOOLKIT_LINE_CHANNEL_ACCESS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -14,19 +14,9 @@ from tests.web.helpers import logged_in_client, page_csrf
 from toolkit.chatbot import conversations, service, unanswered
 from toolkit.chatbot.conversations import BOT_SENDER, OUT
 from toolkit.chatbot.pages.common import system_note
-from toolkit.settings import get_settings
 from toolkit.web import i18n
 
 JSON = {"accept": "application/json"}
-
-
-@pytest.fixture
-def no_line(monkeypatch):
-    for name in ("TOOLKIT_LINE_SANDBOX", "TOOLKIT_LINE_API_BASE", "TOOLKIT_LINE_CHANNEL_ACCESS_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def text_of(html: str) -> str:

@@ -12,21 +12,11 @@ from tests.helpers import api_client
 from tests.inbox.conftest import line_sandbox, sandbox_server  # noqa: F401 - fixtures
 from toolkit.chatbot import conversations, service
 from toolkit.chatbot.models import ChatMessage, FaqEntryVersion
-from toolkit.settings import get_settings
 
 FAQ = "/api/v1/faq"
 CHAT = "/api/v1/chat"
 NEW = {"key": "gift-wrap", "question": "可以幫忙包裝禮物嗎？", "answer": "結帳時勾選「禮品包裝」，每件加收 NT$30。",
        "category": "訂單與配送", "alt_questions": ["有禮物包裝嗎"]}
-
-
-@pytest.fixture
-def no_line(monkeypatch):
-    for name in ("TOOLKIT_LINE_SANDBOX", "TOOLKIT_LINE_API_BASE", "TOOLKIT_LINE_CHANNEL_ACCESS_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 # --- who may do what ----------------------------------------------------------------------
