@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select
 
 from tests.auth.factories import make_user
@@ -366,3 +367,83 @@ def test_thanks_is_acknowledged_and_never_counts_as_a_miss(session, chat):
 ])
 def test_what_hands_a_conversation_to_people(text, expected):
     assert handoff.trigger(text, CONFIG.handoff) == expected
+
+
+# --- a batch of events ------------------------------------------------------------------
+
+def arrive_together(session, line_sandbox, *events):  # noqa: F811 - fixture
+    """Store events at once, their reply tokens valid: the worker claims them as one batch."""
+    rows = store(session, *events)
+    for row in rows:
+        line_sandbox.register_reply_token(row.reply_token, row.user_id)
+    return rows
+
+
+def statements_of(session, work) -> list[str]:
+    """The SQL statements `work()` sends."""
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = session.get_bind().engine
+    sqlalchemy_event.listen(engine, "before_cursor_execute", count)
+    try:
+        work()
+    finally:
+        sqlalchemy_event.remove(engine, "before_cursor_execute", count)
+    return statements
+
+
+def test_a_batch_looks_its_users_up_once_and_answers_each(session, chat, line_sandbox):  # noqa: F811
+    make_retail_bank(session)
+    users = [line_user_id() for _ in range(20)]
+    for user in users:
+        chat(user, "點數怎麼用")  # each has a contact and a conversation now
+    arrive_together(session, line_sandbox, *(event("message", user, text="運費多少") for user in users))
+
+    statements = statements_of(session, jobs.process_events)
+
+    session.expire_all()
+    for user in users:
+        assert bot_messages(session, user)[-1].text == ANSWERS["ship-fee"]
+    # Reads are the batch's (claim, events, contacts, suppressions, consent, conversations,
+    # the FAQ's fingerprint), not each event's; each event writes question and answer at once.
+    reads = [s for s in statements if s.lstrip().startswith("SELECT")]
+    assert len(reads) <= 16 < len(users), "\n".join(reads)
+    # (PostgreSQL: one multi-row INSERT; the first question is flushed alone, by the FAQ's
+    # fingerprint query. SQLite: an INSERT a row.)
+    one_statement = session.get_bind().dialect.name == "postgresql"
+    inserts = sum(s.startswith("INSERT INTO chat_message") for s in statements)
+    assert inserts <= (len(users) + 1 if one_statement else 2 * len(users))
+
+
+def test_a_user_who_blocks_the_account_is_not_recorded_later_in_the_same_batch(session, chat, line_sandbox):  # noqa: F811
+    make_retail_bank(session)
+    user = line_user_id()
+    chat(user, "點數怎麼用")
+    arrive_together(session, line_sandbox, event("unfollow", user), event("message", user, text="運費多少"))
+
+    while jobs.process_events():
+        pass
+
+    session.expire_all()
+    recorded = [m.text for m in conversations.messages(session, conversation_id=conversation_of(session, user).id)]
+    assert "運費多少" not in recorded  # service.chat no longer reaches a blocked contact
+
+
+def test_an_erased_user_writing_in_a_batch_is_neither_re_added_nor_answered(session, chat, line_sandbox):  # noqa: F811
+    make_retail_bank(session)
+    user, other = line_user_id(), line_user_id()
+    chat(user, "點數怎麼用")
+    contacts.erase(session, contact_id=contacts.require_by_external_id(session, user).id, actor="test")
+    before = len(line_sandbox.messages())
+    arrive_together(session, line_sandbox, event("message", user, text="運費多少"),
+                    event("message", other, text="運費多少"))
+
+    while jobs.process_events():
+        pass
+
+    assert contacts.get_by_external_id(session, user) is None
+    answered = [m for m in line_sandbox.messages()[before:] if m["accepted"]]
+    assert [m["to"] for m in answered] == [[other]]

@@ -40,6 +40,7 @@ from toolkit.contacts.models import Contact
 from toolkit.inbox import handlers
 from toolkit.inbox.handlers import Outcome, TextContext
 from toolkit.kit.clock import utcnow
+from toolkit.kit.memo import memoised
 from toolkit.kit.text import normalise
 from toolkit.line.client import text_message
 
@@ -56,11 +57,13 @@ def respond(session: Session, ctx: TextContext, *, config: BotConfig, now: datet
     """What the bot does with one text message (see the module's doc)."""
     now = now or utcnow()
     contact = ctx.contact
-    if not conversations.may_chat(session, contact.id):
+    may_chat = ctx.chat_allowed if ctx.chat_allowed is not None else conversations.may_chat(session, contact.id)
+    if not may_chat:
         return Outcome("chat: service.chat not allowed; not recorded, not answered", contact_id=contact.id)
-    conversation = conversations.conversation_for(session, contact_id=contact.id)
+    conversation = _conversation_of(session, contact.id)
+    # Not flushed yet: with the answer it goes out as one INSERT (an unsure answer needs its id).
     inbound = conversations.add_message(session, conversation, direction=IN, sender=CUSTOMER, text=ctx.text,
-                                        now=now, webhook_event_id=ctx.event.id)
+                                        now=now, webhook_event_id=ctx.event.id, flush=False)
     if ctx.event.mode == "standby":
         return Outcome("chat: recorded; standby, the bot does not answer", contact_id=contact.id)
     if conversation.status != BOT:
@@ -77,17 +80,18 @@ def respond(session: Session, ctx: TextContext, *, config: BotConfig, now: datet
         return Outcome("chat: acknowledged", [text_message(text)], contact.id)
 
     match = faq_answer(session, ctx.text)
-    entry = service.get_entry(session, match.entry_id) if match.answered and match.entry_id else None
-    if entry is not None and entry.active and entry.answer:
+    answer = service.answer_of(session, match.entry_id) if match.answered and match.entry_id else None
+    if answer:
         conversation.misses = 0
-        _say(session, ctx, conversation, entry.answer, now=now, entry_key=entry.key, score=float(match.score),
-             answered=True)
+        _say(session, ctx, conversation, answer, now=now, entry_key=match.entry_id, score=float(match.score),
+             answered=True, flush=False)
         quick = [_human_button(config, contact)] if config.offer_human_with_answers else []
-        *texts, last = service.answer_texts(entry.answer)
+        *texts, last = service.answer_texts(answer)
         messages = [*(text_message(t) for t in texts), text_message(last, quick_replies=quick)]
-        return Outcome(f"faq: answered {entry.key}"[:200], messages, contact.id)
+        return Outcome(f"faq: answered {match.entry_id}"[:200], messages, contact.id)
 
     conversation.misses += 1
+    session.flush()  # the queued question points at the customer's message
     unanswered.record(session, text=ctx.text, contact_id=contact.id, message_id=inbound.id,
                       best_entry_key=match.top_id, score=float(match.score))
     if conversation.misses >= config.handoff.miss_limit:
@@ -96,6 +100,13 @@ def respond(session: Session, ctx: TextContext, *, config: BotConfig, now: datet
     _say(session, ctx, conversation, text, now=now, entry_key=match.top_id, score=float(match.score), answered=False)
     quick = [_human_button(config, contact)]
     return Outcome("faq: not sure; offered a person", [text_message(text, quick_replies=quick)], contact.id)
+
+
+def _conversation_of(session: Session, contact_id: int) -> Conversation:
+    # A batch of webhook events (a memo scope) loads its contacts' conversations at once.
+    loaded = memoised(session, "chatbot.batch_conversations",
+                      lambda: conversations.by_contacts(session, handlers.batch_contact_ids(session)))
+    return loaded.get(contact_id) or conversations.conversation_for(session, contact_id=contact_id)
 
 
 def _hand_off(session: Session, ctx: TextContext, conversation: Conversation, config: BotConfig, *, reason: str,

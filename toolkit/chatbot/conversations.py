@@ -13,6 +13,7 @@ direction "out" but are never sent: they tell staff what happened in the convers
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,6 +90,16 @@ def find(session: Session, *, contact_id: int) -> Conversation | None:
     return session.scalar(select(Conversation).where(Conversation.contact_id == contact_id))
 
 
+def by_contacts(session: Session, contact_ids: Sequence[int]) -> dict[int, Conversation]:
+    """The conversations of these contacts (those that have one), in one query per 500."""
+    found: dict[int, Conversation] = {}
+    for start in range(0, len(contact_ids), 500):
+        chunk = contact_ids[start : start + 500]
+        rows = session.scalars(select(Conversation).where(Conversation.contact_id.in_(chunk)))
+        found.update((conversation.contact_id, conversation) for conversation in rows)
+    return found
+
+
 def conversation_for(session: Session, *, contact_id: int) -> Conversation:
     """The contact's conversation, created (owned by the bot) on their first message.
 
@@ -99,10 +110,10 @@ def conversation_for(session: Session, *, contact_id: int) -> Conversation:
         return conversation
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
+    # Values as parameters and the conflict target as a column: a statement SQLAlchemy caches.
     session.execute(
-        insert(Conversation.__table__)
-        .values(contact_id=contact_id, status=BOT, misses=0, last_message_at=now, created_at=now)
-        .on_conflict_do_nothing(index_elements=["contact_id"])
+        insert(Conversation.__table__).on_conflict_do_nothing(index_elements=[Conversation.__table__.c.contact_id]),
+        {"contact_id": contact_id, "status": BOT, "misses": 0, "last_message_at": now, "created_at": now},
     )
     conversation = find(session, contact_id=contact_id)
     assert conversation is not None
@@ -146,9 +157,10 @@ def messages(session: Session, *, conversation_id: int, limit: int = 200) -> lis
 
 def add_message(
     session: Session, conversation: Conversation, *, direction: str, sender: str, text: str,
-    now: datetime | None = None, **fields: Any,
+    now: datetime | None = None, flush: bool = True, **fields: Any,
 ) -> ChatMessage:
-    """Append a message; customer, bot and agent messages count as activity."""
+    """Append a message; customer, bot and agent messages count as activity. `flush` False
+    leaves the INSERT to the next flush (the message has no id until then)."""
     now = now or utcnow()
     message = ChatMessage(conversation_id=conversation.id, direction=direction, sender=sender, text=text,
                           created_at=now, **fields)
@@ -157,7 +169,8 @@ def add_message(
         conversation.last_message_at = now
     if sender == CUSTOMER:
         conversation.last_customer_at = now
-    session.flush()
+    if flush:
+        session.flush()
     return message
 
 

@@ -24,6 +24,7 @@ from toolkit.chatbot.models import FaqDecision, FaqEntry, FaqEntryVersion
 from toolkit.chatbot.schemas import MatchCandidate, MatchRead
 from toolkit.kit.clock import utcnow
 from toolkit.kit.errors import Conflict, InvalidInput, NotFound
+from toolkit.kit.memo import memoised
 from toolkit.line import limits
 
 MAX_KEY = 64
@@ -335,7 +336,8 @@ def build_index(entries: Sequence[FaqEntry], decision: Decision) -> FaqIndex:
 def current_index(session: Session) -> FaqIndex:
     """The index over the active entries with the current decision, built once per change."""
     global _cached
-    fingerprint = _fingerprint(session)
+    # Once per memo scope (a batch of webhook events): the bank does not change within one.
+    fingerprint = memoised(session, "chatbot.faq_fingerprint", lambda: _fingerprint(session))
     cached = _cached
     if cached is not None and cached[0] == fingerprint:
         return cached[1]
@@ -345,6 +347,19 @@ def current_index(session: Session) -> FaqIndex:
         index = build_index(active_entries(session), current_decision(session))
         _cached = (fingerprint, index)
         return index
+
+
+def answer_of(session: Session, key: str) -> str | None:
+    """The answer the bot gives for entry `key`, as the current index holds it (no query);
+    None when the entry is inactive, gone or waiting for an answer."""
+    index = current_index(session)
+    try:
+        return index.entry(key).answer or None
+    except KeyError:
+        entry = get_entry(session, key)
+        if entry is None or not entry.active:
+            return None
+        return entry.answer or None
 
 
 def match(session: Session, query: str) -> Match:

@@ -25,6 +25,7 @@ from toolkit.inbox.service.events import (
 )
 from toolkit.kit.clock import utcnow
 from toolkit.kit.config_files import load_yaml_model
+from toolkit.kit.memo import memo_scope
 from toolkit.line import client as line
 
 log = logging.getLogger(__name__)
@@ -134,10 +135,20 @@ def handle_batch(
     oldest first. `can_send` False (no channel): the handling stands, the reply waits for a
     later attempt.
     """
-    profiles = profiles or {}
-    now = now or utcnow()
     ids = sorted(set(event_ids))
     events = session.scalars(select(WebhookEvent).where(WebhookEvent.id.in_(ids)).order_by(WebhookEvent.id)).all()
+    # The batch vouches that its handlers change no purpose, FAQ entry or decision, and
+    # forget a user whose identity or consent an event may change (handlers.KnownUsers).
+    with memo_scope(session):
+        handlers.look_up_users(session, (e.user_id for e in events if e.handled_at is None))
+        return _handle_events(session, events, config=config, profiles=profiles or {}, can_send=can_send,
+                              now=now or utcnow())
+
+
+def _handle_events(
+    session: Session, events: Sequence[WebhookEvent], *, config: ChannelConfig,
+    profiles: Mapping[int, dict[str, Any]], can_send: bool, now: datetime,
+) -> list[Reply]:
     handled: list[tuple[Any, WebhookEvent, int | None]] = []
     for event in events:
         # The event's new values go into a draft, not the row: the savepoint then holds only
