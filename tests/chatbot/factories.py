@@ -4,6 +4,7 @@ rows included), so tests see what production code would have written."""
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy.orm import Session
@@ -68,12 +69,17 @@ def make_calibration(
     )
 
 
-def customer_says(session: Session, contact: Contact, text: str) -> tuple[Conversation, WebhookEvent]:
-    """A customer's message as the bot records it, with its stored webhook event."""
+def customer_says(
+    session: Session, contact: Contact, text: str, *, at: datetime | None = None,
+) -> tuple[Conversation, WebhookEvent]:
+    """A customer's message as the bot records it, with its stored webhook event (received
+    `at`, now unless told)."""
     (row,) = store(session, event("message", contact.identities[0].external_id, text=text))
+    if at is not None:
+        row.received_at = at
     conversation = conversations.conversation_for(session, contact_id=contact.id)
     conversations.add_message(session, conversation, direction=IN, sender=CUSTOMER, text=text,
-                              webhook_event_id=row.id)
+                              webhook_event_id=row.id, now=at)
     return conversation, row
 
 

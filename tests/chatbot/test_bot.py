@@ -14,7 +14,7 @@ from tests.auth.factories import make_user
 from tests.chatbot.factories import RETAIL, make_entry, make_retail_bank
 from tests.inbox.conftest import line_sandbox, sandbox_server  # noqa: F401 - fixtures
 from tests.inbox.factories import event, line_user_id, store
-from toolkit.chatbot import bot, conversations, handoff, unanswered
+from toolkit.chatbot import agent_replies, bot, conversations, handoff, unanswered
 from toolkit.chatbot.config import load_bot_config
 from toolkit.chatbot.conversations import BOT, HUMAN, WAITING
 from toolkit.chatbot.models import ChatMessage, UnansweredQuestion
@@ -274,7 +274,7 @@ def test_someone_who_objected_to_service_chat_gets_no_answer_and_no_handoff(sess
     assert conversations.find(session, contact_id=contact.id) is None  # nothing recorded either
     conversation = conversations.conversation_for(session, contact_id=contact.id)
     with pytest.raises(ConsentDenied):
-        conversations.plan_agent_reply(session, conversation_id=conversation.id, text="您好", user_id=1, actor="a")
+        agent_replies.plan_agent_reply(session, conversation_id=conversation.id, text="您好", user_id=1, actor="a")
 
 
 def test_an_agent_answers_with_the_reply_token_the_silent_bot_left(session, chat, line_sandbox):  # noqa: F811
@@ -284,14 +284,14 @@ def test_an_agent_answers_with_the_reply_token_the_silent_bot_left(session, chat
     chat(user, "我的訂單編號是 A123")  # the bot is silent: this token is unused
     conversation = conversation_of(session, user)
 
-    plan = conversations.plan_agent_reply(session, conversation_id=conversation.id, text="收到，我幫您查詢",
+    plan = agent_replies.plan_agent_reply(session, conversation_id=conversation.id, text="收到，我幫您查詢",
                                           user_id=agent.id, actor=agent.email)
     client = line_client()
     try:
-        delivery = conversations.send_agent_reply(client, plan)
+        delivery = agent_replies.send_agent_reply(client, plan)
     finally:
         client.close()
-    conversations.record_agent_delivery(session, message_id=plan.message_id, delivery=delivery)
+    agent_replies.record_agent_delivery(session, message_id=plan.message_id, delivery=delivery)
 
     assert plan.reply_token is not None and delivery == line.REPLY_SENT
     assert conversation.status == HUMAN and conversation.assignee_id == agent.id

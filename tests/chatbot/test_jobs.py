@@ -9,7 +9,7 @@ from tests.auth.factories import make_user
 from tests.contacts.factories import make_contact
 from tests.inbox.conftest import line_sandbox, sandbox_server  # noqa: F401 - fixtures
 from toolkit import worker
-from toolkit.chatbot import bot, conversations, jobs
+from toolkit.chatbot import agent_replies, bot, conversations, jobs
 from toolkit.chatbot.conversations import BOT, HUMAN
 from toolkit.chatbot.models import ChatMessage
 from toolkit.inbox import handlers
@@ -61,17 +61,17 @@ def test_an_agent_push_line_did_not_take_is_retried_with_the_same_key(session, l
     contact = make_contact(session)
     user = contact.identities[0].external_id
     conversation = conversations.conversation_for(session, contact_id=contact.id)
-    plan = conversations.plan_agent_reply(session, conversation_id=conversation.id, text="您好，請問還需要協助嗎？",
+    plan = agent_replies.plan_agent_reply(session, conversation_id=conversation.id, text="您好，請問還需要協助嗎？",
                                           user_id=agent.id, actor="a")
     assert plan.reply_token is None  # the customer wrote nothing lately: push
 
     line_sandbox.set_faults({"accept_then_500": 1.0})
     client = line_client()
     try:
-        sent = conversations.deliver_agent_reply(client, plan)
+        sent = agent_replies.deliver_agent_reply(client, plan)
     finally:
         client.close()
-    conversations.record_agent_delivery(session, message_id=plan.message_id, delivery=sent.delivery, error=sent.error)
+    agent_replies.record_agent_delivery(session, message_id=plan.message_id, delivery=sent.delivery, error=sent.error)
     assert sent.delivery == line.PUSH_PENDING
 
     line_sandbox.set_faults({})

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from toolkit.auth.deps import api_permission, page_permission
 from toolkit.auth.service import Actor
-from toolkit.chatbot import conversations, service
-from toolkit.chatbot.conversations import AgentReply
+from toolkit.chatbot import agent_replies, conversations, service
+from toolkit.chatbot.agent_replies import AgentReply
 from toolkit.chatbot.models import Conversation, FaqEntry
 from toolkit.chatbot.schemas import MAX_KEY
 from toolkit.inbox.channel import NoChannel, line_client
@@ -78,12 +78,12 @@ def deliver(session: Session, reply: AgentReply) -> str:
     try:
         client = line_client()
     except NoChannel as exc:
-        sent = conversations.AgentDelivery(FAILED, str(exc))
+        sent = agent_replies.AgentDelivery(FAILED, str(exc))
     else:
         try:
-            sent = conversations.deliver_agent_reply(client, reply)
+            sent = agent_replies.deliver_agent_reply(client, reply)
         finally:
             client.close()
-    conversations.record_agent_delivery(session, message_id=reply.message_id, delivery=sent.delivery,
+    agent_replies.record_agent_delivery(session, message_id=reply.message_id, delivery=sent.delivery,
                                         error=sent.error)
     return sent.delivery

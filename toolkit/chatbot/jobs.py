@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from toolkit import db
-from toolkit.chatbot import bot, conversations, handoff
+from toolkit.chatbot import agent_replies, bot, conversations, handoff
 from toolkit.chatbot.config import load_bot_config
 from toolkit.inbox.channel import NoChannel, line_client
 from toolkit.kit.jobs import job, on_worker_start
@@ -36,7 +36,7 @@ def retry_agent_pushes() -> int:
     """Push again, with the same retry key, the agents' messages LINE answered with 429,
     5xx or not at all: LINE answers 409 to a repeat it already has, so nothing arrives twice."""
     with db.session_scope() as session:
-        plans = conversations.pending_pushes(session)
+        plans = agent_replies.pending_pushes(session)
     if not plans:
         return 0
     try:
@@ -47,13 +47,13 @@ def retry_agent_pushes() -> int:
     try:
         for plan in plans:
             try:
-                outcomes.append((plan.message_id, conversations.push_agent_reply(client, plan)))
+                outcomes.append((plan.message_id, agent_replies.push_agent_reply(client, plan)))
             except MessageLimitError as exc:
-                outcomes.append((plan.message_id, conversations.AgentDelivery("failed", str(exc))))
+                outcomes.append((plan.message_id, agent_replies.AgentDelivery("failed", str(exc))))
     finally:
         client.close()
     with db.session_scope() as session:
         for message_id, outcome in outcomes:
-            conversations.record_agent_delivery(session, message_id=message_id, delivery=outcome.delivery,
+            agent_replies.record_agent_delivery(session, message_id=message_id, delivery=outcome.delivery,
                                                 error=outcome.error)
     return sum(1 for _, o in outcomes if o.delivery != "push_pending")

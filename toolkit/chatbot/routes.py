@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from toolkit.chatbot import bot, conversations, service, unanswered
+from toolkit.chatbot import agent_replies, bot, conversations, service, unanswered
 from toolkit.chatbot.deps import (
     ApiAgent,
     ApiConversation,
@@ -217,7 +217,7 @@ def release_conversation(conversation: ApiConversation, session: SessionDep, act
            summary="Answer the customer as a person (reply token while valid, else push)",
            responses={**NOT_FOUND, 403: {"description": "Your role may not, or the customer may not be messaged"}})
 def reply(conversation: ApiConversation, data: AgentReplyCreate, session: SessionDep, actor: ApiAgent) -> ChatMessage:
-    planned = conversations.plan_agent_reply(session, conversation_id=conversation.id, text=data.text,
+    planned = agent_replies.plan_agent_reply(session, conversation_id=conversation.id, text=data.text,
                                              user_id=agent_id(actor), actor=actor.audit_name)
     deliver(session, planned)
     return session.get_one(ChatMessage, planned.message_id)

@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from toolkit.auth import service as auth
-from toolkit.chatbot import conversations, service
+from toolkit.chatbot import agent_replies, conversations, service
 from toolkit.chatbot.deps import PageAgent, PageConversation, agent_id, deliver
 from toolkit.chatbot.models import Conversation
 from toolkit.chatbot.pages.common import Csrf, context, error_message
@@ -99,9 +99,9 @@ def reply(
 ) -> Response:
     conversation_id = conversation.id  # read before the commit in deliver()
     try:
-        planned = conversations.plan_agent_reply(session, conversation_id=conversation_id, text=text,
+        planned = agent_replies.plan_agent_reply(session, conversation_id=conversation_id, text=text,
                                                  user_id=agent_id(actor), actor=actor.audit_name)
-    except (conversations.ReplyInvalid, conversations.ChatNotAllowed) as exc:
+    except (agent_replies.ReplyInvalid, agent_replies.ChatNotAllowed) as exc:
         return _conversation_page(request, session, conversation, error=error_message(request, exc), text=text,
                                   status_code=exc.status_code)
     delivery = deliver(session, planned)
