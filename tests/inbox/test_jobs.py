@@ -403,3 +403,44 @@ def test_lanes_handle_a_claim_side_by_side_and_keep_each_user_in_order(committin
     assert set(done) == {("done", "reply_sent")}
     for user in users:
         assert [m["messages"][0]["text"] for m in sent(line_sandbox, user)] == [f"you said {t}" for t in texts[user]]
+
+
+def test_a_backlog_is_sent_in_the_background_in_each_users_order(committing_engine, line_sandbox, echo_handler,
+                                                                  monkeypatch):
+    """Full claims hand their replies to the outbox and go on; a user's replies still leave
+    in order across batches, and when process_events() says the inbox is empty nothing is
+    left in flight."""
+    factory = sessionmaker(bind=committing_engine, expire_on_commit=False)
+    monkeypatch.setattr(db, "get_sessionmaker", lambda: factory)
+    monkeypatch.setattr(db, "get_engine", lambda: committing_engine)
+    monkeypatch.setattr(jobs, "BATCH", 4)  # 6 users x 5 messages: several full claims
+    line_sandbox.set_faults({"latency_ms": 20})  # slow enough for batches to overlap
+    users = [line_user_id() for _ in range(6)]
+    texts = {u: [f"{u[-4:]} #{n}" for n in range(5)] for u in users}
+    with db.session_scope() as session:
+        rows = arrive(session, line_sandbox, *(event("message", u, text=texts[u][n]) for n in range(5) for u in users))
+        ids = [r.id for r in rows]
+    handed_over = []
+    real_send = jobs.Outbox.send
+
+    def counted(self, client, replies):
+        handed_over.append(len(replies))
+        return real_send(self, client, replies)
+
+    monkeypatch.setattr(jobs.Outbox, "send", counted)
+
+    claims = []
+    while claimed := jobs.process_events():
+        claims.append(claimed)
+
+    assert sum(claims) == len(ids)
+    with db.session_scope() as session:
+        done = session.execute(select(WebhookEvent.status, WebhookEvent.delivery)
+                               .where(WebhookEvent.id.in_(ids))).all()
+    assert set(done) == {("done", "reply_sent")}  # all recorded by the time the loop stopped
+    for user in users:
+        assert [m["messages"][0]["text"] for m in sent(line_sandbox, user)] == [f"you said {t}" for t in texts[user]]
+    if committing_engine.dialect.name == "postgresql":
+        assert sum(handed_over) == len(ids)  # every reply went through the outbox
+    else:
+        assert handed_over == []  # SQLite: one writer, sent in line

@@ -15,7 +15,7 @@ from rich.cells import cell_len, set_cell_size
 from rich.console import Console
 from rich.table import Table
 
-from toolkit.chatbot import Example, FaqIndex, calibrate, evaluate, expand, importer, service
+from toolkit.chatbot import Example, FaqIndex, calibrate, evaluate, example_files, expand, importer, service
 from toolkit.chatbot.decision import Decision
 from toolkit.cli.importing import BATCH_ROWS, import_in_batches, progress_bar, summary
 from toolkit.db import session_scope
@@ -92,7 +92,7 @@ def match(
     Writes {"query", "entry_id", "score", "answered"} for every query line (entry_id is null
     when the bot would not answer). A bad line still gets an output line (not answered) and
     is reported on stderr; then the exit code is 1. Blank lines are skipped."""
-    lines = importer.read_text_lines(queries)
+    lines = example_files.read_text_lines(queries)
     index = current_index()
     name = queries.name or STDIO
     bad: list[tuple[int, str]] = []
@@ -102,7 +102,7 @@ def match(
         for number, text in enumerate(lines, start=1):
             if not text.strip():
                 continue
-            query, problem = importer.parse_query_line(text)
+            query, problem = example_files.parse_query_line(text)
             if problem is None and query is not None:
                 result = index.match(query)
                 entry_id, score, ok = result.entry_id, round(float(result.score), 6), bool(result.answered)
@@ -166,7 +166,7 @@ def calibrate_decision(
     index = current_index()
     if not len(index):
         raise InvalidInput("the FAQ bank has no active entries; import some first")
-    usable, rejected = importer.read_examples(examples, {e.id for e in index.entries})
+    usable, rejected = example_files.read_examples(examples, {e.id for e in index.entries})
     for line, reason in rejected:
         typer.echo(f"{examples.name}:{line}: rejected: {reason}", err=True)
     if not usable:

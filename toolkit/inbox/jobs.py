@@ -16,14 +16,22 @@ On PostgreSQL a claim is split by user into LANES handled side by side, each in 
 transaction: handling waits on the database about half the time, and another lane's Python
 fills it. One user's events are always in one lane, so they are handled and answered in
 the order they arrived.
+
+Also on PostgreSQL, a backlog's batches are sent in the background (the Outbox): while
+batch N's replies wait on LINE, batch N+1 is claimed and handled. At most BATCHES_AHEAD
+batches are out at once; a user's replies always go out on one send thread, so in order
+across batches too; and a claim that empties the inbox waits until everything is sent,
+so when process_events() returns 0 nothing is left in flight.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -31,7 +39,7 @@ from sqlalchemy import Engine
 from toolkit import db
 from toolkit.inbox import service
 from toolkit.inbox.channel import NoChannel, line_client
-from toolkit.kit.jobs import job, work_loop
+from toolkit.kit.jobs import job, on_worker_start, work_loop
 from toolkit.line import client as line
 from toolkit.line.limits import MessageLimitError
 from toolkit.settings import get_settings
@@ -50,35 +58,41 @@ BATCH = 100
 SEND_THREADS = 32
 # Batches handled at once (PostgreSQL only: SQLite has one writer at a time).
 LANES = 2
+# Batches whose replies may still be going out while the next claim is handled: at LINE's
+# ~50 ms round trip a batch's sends take about as long as handling the next one.
+BATCHES_AHEAD = 4
+# How long a stopping worker waits for replies in flight (a reply cut short is marked
+# "unknown" on the next attempt, never sent twice).
+STOP_WAIT_S = 3.0
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 @work_loop(PROCESS_LOOP, idle_s=0.2)
 def process_events() -> int:
-    lanes = _lanes()
+    concurrent = _concurrent()
+    lanes = LANES if concurrent else 1
     with db.session_scope() as session:
         ids = service.claim(session, limit=BATCH * lanes)
         claimed = service.claimed_events(session, ids)
+    outbox = _outbox() if concurrent else None
     if claimed:
-        client = _client_or_none()
-        try:
-            parts = split_by_user(claimed, lanes)
-            if len(parts) == 1:
-                process_batch(parts[0], client)
-            else:
-                list(_lane_pool().map(lambda part: process_batch(part, client), parts))
-        finally:
-            if client is not None:
-                client.close()
+        parts = split_by_user(claimed, lanes)
+        if len(parts) == 1:
+            process_batch(parts[0], outbox=outbox)
+        else:
+            list(_lane_pool().map(lambda part: process_batch(part, outbox=outbox), parts))
+    if outbox is not None and len(claimed) < BATCH * lanes:
+        outbox.wait()  # the inbox is empty: let nothing be in flight when we say so
     return len(claimed)
 
 
-def _lanes() -> int:
-    # A sessionmaker bound to one connection (the tests' joined transaction) cannot serve
-    # two transactions at once; nor can SQLite's single writer.
+def _concurrent() -> bool:
+    """Lanes and background sends: PostgreSQL through an engine. A sessionmaker bound to
+    one connection (the tests' joined transaction) cannot serve two transactions at once;
+    nor can SQLite's single writer."""
     bind = db.get_sessionmaker().kw.get("bind")
-    return LANES if isinstance(bind, Engine) and bind.dialect.name == "postgresql" else 1
+    return isinstance(bind, Engine) and bind.dialect.name == "postgresql"
 
 
 def split_by_user(claimed: Sequence[service.ClaimedEvent], lanes: int) -> list[list[service.ClaimedEvent]]:
@@ -100,8 +114,32 @@ def _client_or_none() -> line.LineClient | None:
         return None
 
 
-def process_batch(claimed: Sequence[service.ClaimedEvent], client: line.LineClient | None) -> None:
-    """Handle a claimed batch, send its replies, record how that went (see the module doc)."""
+def process_batch(claimed: Sequence[service.ClaimedEvent], *, outbox: Outbox | None = None) -> None:
+    """Handle a claimed batch, send its replies, record how that went (see the module doc):
+    here, or, given an outbox, in the background (the outbox closes the LINE client)."""
+    client = _client_or_none()
+    replies: list[service.Reply] = []
+    try:
+        replies = _handle(claimed, client)
+    finally:
+        if not replies and client is not None:
+            client.close()
+    if not replies:
+        return
+    assert client is not None  # handle_batch plans no reply without one
+    if outbox is not None:
+        outbox.send(client, replies)
+        return
+    try:
+        sent = send_replies(client, replies)
+    finally:
+        client.close()
+    with db.session_scope() as session:
+        service.record_sends(session, sent=sent)
+
+
+def _handle(claimed: Sequence[service.ClaimedEvent], client: line.LineClient | None) -> list[service.Reply]:
+    """Handle the batch in one transaction; the replies to send after its commit."""
     ids = [c.id for c in claimed]
     try:
         config = service.load_channel_config(get_settings().config_dir / "line.yaml")
@@ -118,25 +156,103 @@ def process_batch(claimed: Sequence[service.ClaimedEvent], client: line.LineClie
         with db.session_scope() as session:
             for event_id in ids:
                 service.fail(session, event_id=event_id, error=service.describe(exc))
-        return
-    if not replies:
-        return
-    assert client is not None  # handle_batch plans no reply without one
-    sent = send_replies(client, replies)
-    with db.session_scope() as session:
-        service.record_sends(session, sent=sent)
+        return []
+    return replies
+
+
+def replies_by_user(replies: Sequence[service.Reply]) -> dict[str, list[service.Reply]]:
+    """Each user's replies, oldest first (a reply without a user stands alone)."""
+    per_user: dict[str, list[service.Reply]] = {}
+    for reply in replies:  # oldest first
+        per_user.setdefault(reply.user_id or f"event:{reply.event_id}", []).append(reply)
+    return per_user
+
+
+def send_in_order(client: line.LineClient, own: Sequence[service.Reply]) -> list[tuple[int, service.Sent]]:
+    return [(reply.event_id, send_one(client, reply)) for reply in own]
 
 
 def send_replies(client: line.LineClient, replies: Sequence[service.Reply]) -> dict[int, service.Sent]:
     """Send every reply, several users at once but each user's replies in order."""
-    per_user: dict[str, list[service.Reply]] = {}
-    for reply in replies:  # oldest first
-        per_user.setdefault(reply.user_id or f"event:{reply.event_id}", []).append(reply)
+    per_user = replies_by_user(replies).values()
+    return {event_id: sent for pairs in _map(lambda own: send_in_order(client, own), per_user)
+            for event_id, sent in pairs}
 
-    def send_in_order(own: list[service.Reply]) -> list[tuple[int, service.Sent]]:
-        return [(reply.event_id, send_one(client, reply)) for reply in own]
 
-    return {event_id: sent for pairs in _map(send_in_order, per_user.values()) for event_id, sent in pairs}
+class Outbox:
+    """Batches' replies sent in the background, then recorded, while the worker handles the
+    next claim. A user's replies always go to the same send thread (one of SEND_THREADS,
+    by a hash of the user), so they leave in the order they were planned, across batches
+    too. send() blocks while BATCHES_AHEAD batches are still out."""
+
+    def __init__(self, *, threads: int = SEND_THREADS, ahead: int = BATCHES_AHEAD) -> None:
+        self._senders = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"inbox-send-{i}")
+                         for i in range(threads)]
+        self._recorder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbox-record")
+        self._room = threading.BoundedSemaphore(ahead)
+        self._lock = threading.Lock()
+        self._out: set[Future[None]] = set()
+
+    def send(self, client: line.LineClient, replies: Sequence[service.Reply]) -> Future[None]:
+        """Send the batch's replies, then record them and close `client` (the batch's)."""
+        self._room.acquire()
+        try:
+            sends = [self._sender(user).submit(send_in_order, client, own)
+                     for user, own in replies_by_user(replies).items()]
+            recorded = self._recorder.submit(self._record, client, sends)
+        except BaseException:
+            self._room.release()
+            raise
+        with self._lock:
+            self._out.add(recorded)
+        recorded.add_done_callback(self._done)
+        return recorded
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Until every batch sent so far is recorded (True), or the timeout (False)."""
+        with self._lock:
+            out = list(self._out)
+        return not futures_wait(out, timeout=timeout_s).not_done
+
+    def _sender(self, user: str) -> ThreadPoolExecutor:
+        return self._senders[zlib.crc32(user.encode()) % len(self._senders)]
+
+    def _record(self, client: line.LineClient, sends: list[Future[list[tuple[int, service.Sent]]]]) -> None:
+        try:
+            sent = {event_id: result for future in sends for event_id, result in future.result()}
+            with db.session_scope() as session:
+                service.record_sends(session, sent=sent)
+        except Exception:  # the events stay reply_pending: their next attempt marks them unknown
+            log.exception("recording a batch's replies failed")
+        finally:
+            client.close()
+            self._room.release()
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._out.discard(future)
+
+
+_the_outbox: Outbox | None = None
+
+
+def _outbox() -> Outbox:
+    global _the_outbox
+    with _pool_lock:
+        if _the_outbox is None:
+            _the_outbox = Outbox()
+    return _the_outbox
+
+
+@on_worker_start
+def finish_sends_when_stopping() -> Callable[[], None]:
+    """A stopping worker lets the replies in flight go out (for up to STOP_WAIT_S)."""
+
+    def finish() -> None:
+        if _the_outbox is not None and not _the_outbox.wait(STOP_WAIT_S):
+            log.warning("worker stopped with replies in flight: they are marked unknown, never resent")
+
+    return finish
 
 
 def send_one(client: line.LineClient, reply: service.Reply) -> service.Sent:

@@ -12,9 +12,9 @@ import time
 from fastapi import FastAPI
 from linebot.v3.messaging import ApiClient, Configuration, MessagingApi, PushMessageRequest, TextMessage
 
-from tests.processes import ServerThread
+from tests.cli.helpers import run_cli
 from tests.line.sandbox.helpers import USER, http
-from tests.processes import free_port
+from tests.processes import ServerThread, free_port
 from toolkit.line.sandbox import SandboxStore, create_sandbox_app
 from toolkit.line.sandbox.faults import FaultInjector, FaultPlan, parse_plan
 from toolkit.settings import REPO_ROOT
@@ -101,3 +101,27 @@ def test_the_standalone_runner_takes_the_quota_and_token_lifetime(monkeypatch) -
     assert (config.quota, config.reply_token_ttl_s, served["port"]) == (None, 300.0, 8123)
     runner.main(["--port", "8124"])
     assert served["app"].state.sandbox.config.quota == runner.DEFAULT_QUOTA
+
+
+def test_the_cli_takes_the_same_quota_and_token_lifetime(monkeypatch) -> None:
+    import toolkit.cli.line as line_cli
+
+    served = {}
+    monkeypatch.setattr(line_cli.uvicorn, "run", lambda app, **kwargs: served.update(app=app, **kwargs))
+    result = run_cli("line", "sandbox", "--port", "8125", "--quota", "none", "--reply-token-ttl-s", "300")
+
+    assert result.exit_code == 0, result.stderr
+    config = served["app"].state.sandbox.config
+    assert (config.quota, config.reply_token_ttl_s, served["port"]) == (None, 300.0, 8125)
+    assert run_cli("line", "sandbox", "--quota", "1,000").exit_code == 0
+    assert served["app"].state.sandbox.config.quota == 1000
+
+
+def test_the_cli_refuses_a_quota_that_is_not_a_number_in_one_line(monkeypatch) -> None:
+    import toolkit.cli.line as line_cli
+
+    monkeypatch.setattr(line_cli.uvicorn, "run", lambda app, **kwargs: None)
+    result = run_cli("line", "sandbox", "--quota", "lots")
+
+    assert result.exit_code == 2
+    assert result.stderr_lines == ["error: --quota: quota must be a number of messages or none, not 'lots'"]

@@ -1,5 +1,5 @@
 """`python -m toolkit.line.sandbox`: the standalone in-memory sandbox, as `toolkit line
-sandbox` runs it, with the channel settings a load test needs to choose.
+sandbox` runs it (with the same options), without loading the CLI: what a load test starts.
 
     python -m toolkit.line.sandbox --port 8081 --quota none
 
@@ -15,12 +15,15 @@ import argparse
 import uvicorn
 
 from toolkit.line.sandbox.app import create_sandbox_app
-from toolkit.line.sandbox.service import DEFAULT_QUOTA, REPLY_TOKEN_TTL_S
+from toolkit.line.sandbox.service import DEFAULT_QUOTA, REPLY_TOKEN_TTL_S, parse_quota
 from toolkit.line.sandbox.store import MemoryStore
 
 
 def quota(value: str) -> int | None:
-    return None if value.lower() == "none" else int(value)
+    try:
+        return parse_quota(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def main(argv: list[str] | None = None) -> None:

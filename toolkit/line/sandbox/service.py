@@ -43,6 +43,19 @@ WEBHOOK_NOT_SET = "The webhook endpoint is not set"
 MAX_TOKENS_PER_BATCH = 10_000
 
 
+def parse_quota(value: str) -> int | None:
+    """A monthly message quota as an option gives it: a number of messages, or "none"."""
+    if value.strip().lower() == "none":
+        return None
+    try:
+        quota = int(value.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise ValueError(f"quota must be a number of messages or none, not {value!r}") from None
+    if quota < 0:
+        raise ValueError(f"quota must not be negative, not {value!r}")
+    return quota
+
+
 @dataclass(frozen=True)
 class SandboxConfig:
     rate_limits: Mapping[str, RateLimit] = field(default_factory=lambda: dict(RATE_LIMITS))
