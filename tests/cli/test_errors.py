@@ -141,3 +141,22 @@ def test_bad_settings_are_one_line(
 
 def test_unknown_revision_is_one_line(sqlite_url: str) -> None:
     assert_one_line_error(run_cli("db", "upgrade", "nosuchrevision"), "nosuchrevision")
+
+
+@pytest.mark.parametrize(("args", "fragment", "help_of"), [
+    (("faq", "match"), "Missing option '--queries'", "toolkit faq match"),
+    (("contacts", "list", "--bogus"), "No such option: --bogus", "toolkit contacts list"),
+    (("line", "sandbox", "--port", "0"), "Invalid value for '--port'", "toolkit line sandbox"),
+    (("nosuch",), "No such command 'nosuch'", "toolkit"),
+])
+def test_a_usage_error_is_one_line_naming_the_help(args: tuple[str, ...], fragment: str, help_of: str) -> None:
+    result = run_cli(*args)
+
+    assert_one_line_error(result, fragment, f"(see '{help_of} --help')")
+
+
+def test_a_group_alone_still_shows_its_help() -> None:
+    result = run_cli("contacts")
+
+    assert result.exit_code == 2
+    assert "Usage" in result.stdout + result.stderr and "import" in result.stdout + result.stderr

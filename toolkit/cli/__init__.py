@@ -8,6 +8,8 @@ import sys
 
 import typer
 from pydantic import ValidationError
+from typer import Abort
+from typer._click.exceptions import NoArgsIsHelpError, UsageError  # Typer >= 0.26 carries its own Click
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from toolkit.cli import audit, consent, contacts, db, faq, line, llm, run, users
@@ -65,7 +67,18 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_S)
     try:
-        app()
+        # Not standalone: a usage error (a missing or unknown option, a bad value) reaches
+        # us and becomes one line like every other error, instead of Click's usage box.
+        code = app(prog_name="toolkit", standalone_mode=False)
+    except NoArgsIsHelpError as exc:  # `toolkit contacts` alone: the group's help
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "toolkit"
+        fail(f"{exc.format_message()} (see '{where} --help')")
+    except Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
     except ToolkitError as exc:
         fail(exc.message)
     except DBAPIError as exc:
@@ -79,6 +92,8 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    if isinstance(code, int) and code:  # typer.Exit(code), returned when not standalone
+        sys.exit(code)
 
 
 if __name__ == "__main__":
