@@ -3,7 +3,7 @@ them, handled by the worker's loop, answers sent to the LINE sandbox."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -220,6 +220,36 @@ def test_outside_business_hours_the_customer_is_told_when_a_person_answers(sessi
         "已為您轉接真人客服。目前是非服務時間（週一至週五 09:00–18:00），專人將於3月9日（週一）09:00 起在這裡回覆您，請見諒。"
     ]
     assert conversation_of(session, user).status == WAITING
+
+
+def test_writing_again_out_of_hours_is_answered_with_when_a_person_answers_at_most_every_two_hours(
+        session, chat, install_bot):
+    install_bot(SATURDAY_10)
+    user = line_user_id()
+    chat(user, "真人客服")  # handed off, told Monday 09:00
+
+    assert chat(user, "有人在嗎") == []  # just told: no second notice yet
+    install_bot(SATURDAY_10 + timedelta(hours=3))
+    (reminder,) = chat(user, "還在嗎？")
+    assert texts([reminder]) == [
+        "已收到您的訊息。目前是非服務時間（週一至週五 09:00–18:00），專人將於3月9日（週一）09:00 起在這裡回覆您。"
+    ]
+    assert chat(user, "好") == []  # reminded a moment ago
+    install_bot(datetime(2026, 3, 9, 9, 30, tzinfo=TAIPEI))
+    assert chat(user, "早安，請問處理了嗎") == []  # open: people answer, the bot stays out of it
+    assert conversation_of(session, user).status == WAITING
+
+
+def test_no_out_of_hours_reminder_once_a_person_has_the_conversation(session, chat, install_bot):
+    agent = make_user(session, roles=["agent"])
+    install_bot(SATURDAY_10)
+    user = line_user_id()
+    chat(user, "真人客服")
+    conversations.take(session, conversation_id=conversation_of(session, user).id, user_id=agent.id,
+                       actor=agent.email)
+    install_bot(SATURDAY_10 + timedelta(hours=3))
+
+    assert chat(user, "還在嗎？") == []
 
 
 def test_the_handoff_message_is_in_english_for_an_english_speaking_contact(session, chat, install_bot):

@@ -5,7 +5,9 @@ for everything else:
 
 1. the message is recorded in the contact's conversation (nothing at all when the person
    objected to service.chat: no answer may come of it, so there is nothing to process it for);
-2. while people own the conversation (waiting, human) the bot is silent;
+2. while people own the conversation (waiting, human) the bot is silent — but out of
+   hours a customer writing again to a waiting conversation is told again when people
+   answer (at most every waiting_reminder_minutes);
 3. handoff triggers (config/chatbot.yaml: keywords, a complaint tone) hand it to people,
    with one message saying a person will answer — now, or from the next opening time;
 4. a thank-you or an acknowledgement (「謝謝」, "ok") gets a short reply and is not a
@@ -26,20 +28,21 @@ worker` — has it, and importing the chatbot anywhere else (a test, a page) cha
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from toolkit.chatbot import answering, conversations, handoff, service, unanswered
 from toolkit.chatbot.config import BotConfig, load_bot_config
-from toolkit.chatbot.conversations import BOT, BOT_SENDER, CUSTOMER, IN, OUT
+from toolkit.chatbot.conversations import BOT, BOT_SENDER, CUSTOMER, IN, OUT, WAITING
 from toolkit.chatbot.matcher import Match
 from toolkit.chatbot.models import ChatMessage, Conversation
 from toolkit.contacts.models import Contact
 from toolkit.inbox import handlers
 from toolkit.inbox.handlers import Outcome, TextContext
 from toolkit.kit.clock import utcnow
+from toolkit.kit.localised import Localised
 from toolkit.kit.memo import memoised
 from toolkit.kit.text import normalise
 from toolkit.line.client import text_message
@@ -67,7 +70,9 @@ def respond(session: Session, ctx: TextContext, *, config: BotConfig, now: datet
     if ctx.event.mode == "standby":
         return Outcome("chat: recorded; standby, the bot does not answer", contact_id=contact.id)
     if conversation.status != BOT:
-        return Outcome(f"chat: recorded for people ({conversation.status}); bot silent", contact_id=contact.id)
+        reminder = _remind_out_of_hours(session, ctx, conversation, config, now=now)
+        return reminder or Outcome(f"chat: recorded for people ({conversation.status}); bot silent",
+                                   contact_id=contact.id)
 
     reason = handoff.trigger(ctx.text, config.handoff)
     if reason is not None:
@@ -117,6 +122,29 @@ def _hand_off(session: Session, ctx: TextContext, conversation: Conversation, co
     return Outcome(f"handoff: {reason}", [text_message(text)], ctx.contact.id)
 
 
+def _remind_out_of_hours(session: Session, ctx: TextContext, conversation: Conversation, config: BotConfig, *,
+                         now: datetime) -> Outcome | None:
+    """A customer writing again while the conversation waits for people, out of hours, is
+    told again when they answer: silence would look like a broken bot. Not more often than
+    waiting_reminder_minutes; never once a person has taken the conversation."""
+    every = config.waiting_reminder_minutes
+    if conversation.status != WAITING or not every or handoff.is_open(config.business_hours, now):
+        return None
+    said = conversations.last_bot_message_at(session, conversation_id=conversation.id)
+    if said is not None and now - said < timedelta(minutes=every):
+        return None
+    text = _closed_text(config, ctx.contact, config.texts.waiting_closed, now=now)
+    _say(session, ctx, conversation, text, now=now)
+    return Outcome("chat: waiting for people out of hours; told when they answer", [text_message(text)],
+                   ctx.contact.id)
+
+
+def _closed_text(config: BotConfig, contact: Contact, template: Localised, *, now: datetime) -> str:
+    hours, locale = config.business_hours, contact.locale
+    opening = handoff.describe_opening(hours, handoff.next_opening(hours, now), now=now, locale=locale)
+    return template.pick(locale).format(hours=hours.summary.pick(locale), next_open=opening)
+
+
 def handoff_text(config: BotConfig, contact: Contact, *, reason: str, now: datetime) -> str:
     """A person will answer (open), or when they will (closed); a complaint is met with an
     apology and a miss with honesty first."""
@@ -124,8 +152,7 @@ def handoff_text(config: BotConfig, contact: Contact, *, reason: str, now: datet
     if handoff.is_open(hours, now):
         text = texts.handoff_open.pick(locale)
     else:
-        opening = handoff.describe_opening(hours, handoff.next_opening(hours, now), now=now, locale=locale)
-        text = texts.handoff_closed.pick(locale).format(hours=hours.summary.pick(locale), next_open=opening)
+        text = _closed_text(config, contact, texts.handoff_closed, now=now)
     lead = {handoff.COMPLAINT: texts.lead_complaint, UNSURE: texts.lead_unsure}.get(reason)
     return f"{lead.pick(locale)}{' ' if _latin_locale(locale) else ''}{text}" if lead else text
 

@@ -116,6 +116,11 @@ class Texts(BaseModel):
     handoff_closed: Localised
     lead_complaint: Localised
     lead_unsure: Localised
+    # A chatbot.yaml written before this text existed still loads.
+    waiting_closed: Localised = Localised(
+        zh_tw="已收到您的訊息。目前是非服務時間（{hours}），專人將於{next_open}起在這裡回覆您。",
+        en="We have your message. We are closed now ({hours}); a person will answer here from {next_open}.",
+    )
 
 
 class BotConfig(BaseModel):
@@ -125,6 +130,9 @@ class BotConfig(BaseModel):
 
     handoff: Handoff
     idle_release_minutes: int = Field(default=30, ge=1)
+    # Out of hours, a customer writing again to a conversation that waits for people is
+    # told again when they answer, at most this often (0: never).
+    waiting_reminder_minutes: int = Field(default=120, ge=0)
     business_hours: BusinessHours
     acknowledgements: list[str] = Field(default_factory=list)
     offer_human_with_answers: bool = True

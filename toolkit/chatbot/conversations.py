@@ -118,6 +118,12 @@ def messages(session: Session, *, conversation_id: int, limit: int = 200) -> lis
     return list(reversed(session.scalars(newest).all()))
 
 
+def last_bot_message_at(session: Session, *, conversation_id: int) -> datetime | None:
+    """When the bot last said something in the conversation (None: never)."""
+    return session.scalar(select(func.max(ChatMessage.created_at)).where(
+        ChatMessage.conversation_id == conversation_id, ChatMessage.sender == BOT_SENDER))
+
+
 # --- recording --------------------------------------------------------------------------
 
 def add_message(
