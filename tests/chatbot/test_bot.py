@@ -13,7 +13,7 @@ from sqlalchemy import select
 from tests.auth.factories import make_user
 from tests.chatbot.factories import RETAIL, make_entry, make_retail_bank
 from tests.inbox.conftest import line_sandbox, sandbox_server  # noqa: F401 - fixtures
-from tests.inbox.factories import event, line_user_id, store
+from tests.inbox.factories import arrive, event, line_user_id, store
 from toolkit.chatbot import agent_replies, bot, conversations, handoff, unanswered
 from toolkit.chatbot.config import load_bot_config
 from toolkit.chatbot.conversations import BOT, HUMAN, WAITING
@@ -401,14 +401,6 @@ def test_what_hands_a_conversation_to_people(text, expected):
 
 # --- a batch of events ------------------------------------------------------------------
 
-def arrive_together(session, line_sandbox, *events):  # noqa: F811 - fixture
-    """Store events at once, their reply tokens valid: the worker claims them as one batch."""
-    rows = store(session, *events)
-    for row in rows:
-        line_sandbox.register_reply_token(row.reply_token, row.user_id)
-    return rows
-
-
 def statements_of(session, work) -> list[str]:
     """The SQL statements `work()` sends."""
     statements: list[str] = []
@@ -430,7 +422,7 @@ def test_a_batch_looks_its_users_up_once_and_answers_each(session, chat, line_sa
     users = [line_user_id() for _ in range(20)]
     for user in users:
         chat(user, "點數怎麼用")  # each has a contact and a conversation now
-    arrive_together(session, line_sandbox, *(event("message", user, text="運費多少") for user in users))
+    arrive(session, line_sandbox, *(event("message", user, text="運費多少") for user in users))
 
     statements = statements_of(session, jobs.process_events)
 
@@ -452,7 +444,7 @@ def test_a_user_who_blocks_the_account_is_not_recorded_later_in_the_same_batch(s
     make_retail_bank(session)
     user = line_user_id()
     chat(user, "點數怎麼用")
-    arrive_together(session, line_sandbox, event("unfollow", user), event("message", user, text="運費多少"))
+    arrive(session, line_sandbox, event("unfollow", user), event("message", user, text="運費多少"))
 
     while jobs.process_events():
         pass
@@ -468,7 +460,7 @@ def test_an_erased_user_writing_in_a_batch_is_neither_re_added_nor_answered(sess
     chat(user, "點數怎麼用")
     contacts.erase(session, contact_id=contacts.require_by_external_id(session, user).id, actor="test")
     before = len(line_sandbox.messages())
-    arrive_together(session, line_sandbox, event("message", user, text="運費多少"),
+    arrive(session, line_sandbox, event("message", user, text="運費多少"),
                     event("message", other, text="運費多少"))
 
     while jobs.process_events():

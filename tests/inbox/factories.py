@@ -53,3 +53,15 @@ def store(session: Session, *events: dict[str, Any]) -> list[WebhookEvent]:
     ids = [e.webhook_event_id for e in parsed]
     rows = session.query(WebhookEvent).filter(WebhookEvent.webhook_event_id.in_(ids)).order_by(WebhookEvent.id).all()
     return rows
+
+
+def arrive(
+    session: Session, line_sandbox: Any, *events: dict[str, Any], valid_tokens: bool = True,
+) -> list[WebhookEvent]:
+    """Store events as the webhook does (the worker claims them together); their reply
+    tokens are valid at the sandbox unless `valid_tokens` is False."""
+    rows = store(session, *events)
+    for row in rows:
+        if valid_tokens and row.reply_token:
+            line_sandbox.register_reply_token(row.reply_token, row.user_id)
+    return rows

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from tests.conftest import BACKENDS, IN_CI, drop_postgres_database, postgres_available, prepare, worker_suffix
-from tests.inbox.factories import event, line_user_id, store
+from tests.inbox.factories import arrive, event, line_user_id
 from tests.processes import fresh_database
 from toolkit import db
 from toolkit.consent import service as consent
@@ -19,15 +19,6 @@ from toolkit.inbox.handlers import Outcome
 from toolkit.inbox.models import WebhookEvent
 from toolkit.line.client import text_message
 from toolkit.settings import get_settings
-
-
-def arrive(session, line_sandbox, *events, valid_tokens=True):
-    """Store events as the webhook does; their reply tokens are valid at the sandbox."""
-    rows = store(session, *events)
-    for row in rows:
-        if valid_tokens and row.reply_token:
-            line_sandbox.register_reply_token(row.reply_token, row.user_id)
-    return rows
 
 
 def run_worker(session) -> None:
