@@ -1,27 +1,16 @@
-"""Alembic environment. The one place that knows every domain's models."""
+"""Alembic environment: every domain's models, as the composition root lists them."""
 
 from __future__ import annotations
-
-import importlib
 
 from alembic import context
 from sqlalchemy import Connection
 
+from toolkit import domains
 from toolkit.db import Base, BigId, JsonDoc, UtcDateTime, make_engine
 from toolkit.settings import get_settings
 
-MODEL_MODULES = [
-    "toolkit.kit.secrets",
-    "toolkit.audit.models",
-    "toolkit.auth.models",
-    "toolkit.contacts.models",
-    "toolkit.consent.models",
-    "toolkit.inbox.models",
-    "toolkit.chatbot.models",
-    "toolkit.line.sandbox.models",
-]
-for module in MODEL_MODULES:
-    importlib.import_module(module)
+# Every domain's tables are on Base.metadata once the composition root is imported.
+MODEL_MODULES = [module.__name__ for module in domains.assemble().model_modules]
 
 # APScheduler's job store table: created by a migration with APScheduler's own definition,
 # owned by APScheduler at run time, so autogenerate must leave it alone.

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from toolkit import db, migrate
+from toolkit import db, domains, migrate
 from toolkit.consent import service as consent
 from toolkit.kit import secrets
 from toolkit.settings import REPO_ROOT, get_settings
@@ -31,6 +31,7 @@ BACKENDS = ["sqlite", "postgresql"]
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("TOOLKIT_ENV", "test")
     get_settings.cache_clear()
+    domains.assemble()  # as every entry point does when it starts
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

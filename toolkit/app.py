@@ -17,20 +17,10 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from toolkit import __version__
-from toolkit.auth import pages as auth_pages
-from toolkit.auth import routes as auth_routes
 from toolkit.auth.deps import LoginRequired
-from toolkit.chatbot import pages as chatbot_pages
-from toolkit.chatbot import routes as chatbot_routes
-from toolkit.consent import pages as consent_pages
-from toolkit.consent import routes as consent_routes
 from toolkit.consent import service as consent
-from toolkit.contacts import pages as contact_pages
-from toolkit.contacts import routes as contact_routes
-from toolkit.inbox import pages as inbox_pages
 from toolkit.inbox import routes as inbox_routes
-from toolkit.audit import pages as audit_pages
-from toolkit import db
+from toolkit import db, domains
 from toolkit.db import session_scope
 from toolkit.line.sandbox import DbStore, create_sandbox_app
 from toolkit.line.sandbox.models import SandboxReplyToken
@@ -46,12 +36,6 @@ from toolkit.web.templating import render
 from toolkit import worker
 
 log = logging.getLogger(__name__)
-
-API_ROUTERS = [contact_routes.router, consent_routes.router, auth_routes.router, chatbot_routes.faq,
-               chatbot_routes.chat]
-PAGE_ROUTERS = [web_routes.pages, contact_pages.pages, consent_pages.pages, auth_pages.pages, audit_pages.pages,
-                inbox_pages.pages, chatbot_pages.pages]
-
 
 def _wants_html(request: Request) -> bool:
     path = request.url.path
@@ -117,6 +101,7 @@ def create_app(settings: Settings | None = None, *, worker_mode: WorkerMode = "n
     """`worker_mode`: run the worker as a thread of this process (embedded SQLite), as a
     child process started and stopped with the app (PostgreSQL), or not at all."""
     settings = settings or get_settings()
+    product = domains.assemble()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -156,15 +141,15 @@ def create_app(settings: Settings | None = None, *, worker_mode: WorkerMode = "n
 
     # Outermost of ours: every request gets its id and its metrics, and the LINE webhook
     # leaves the stack here (STYLE.md rule 18).
-    app.add_middleware(RequestContextMiddleware, fast_paths={("POST", inbox_routes.PATH): inbox_routes.webhook_asgi})
+    app.add_middleware(RequestContextMiddleware, fast_paths=product.fast_paths)
 
     app.add_exception_handler(ToolkitError, _error_response)  # type: ignore[arg-type]
 
-    for router in API_ROUTERS:
+    for router in product.api_routers:
         app.include_router(router)
-    app.include_router(inbox_routes.router)
     app.include_router(web_routes.system)
-    for router in PAGE_ROUTERS:
+    app.include_router(web_routes.pages)
+    for router in product.page_routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     if settings.line_sandbox:

@@ -8,7 +8,6 @@ the one holding a PostgreSQL advisory lock.
 from __future__ import annotations
 
 import ctypes
-import importlib
 import logging
 import os
 import signal
@@ -24,9 +23,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Connection, text
 
-from toolkit import db
+from toolkit import db, domains
 from toolkit.consent import service as consent
-from toolkit.kit.jobs import JOB_MODULES, LOOPS, REGISTRY, WORKER_SETUP, JobSpec, WorkLoop
+from toolkit.kit.domains import Product
+from toolkit.kit.background import JobSpec, WorkLoop
 from toolkit.kit.metrics import JOB_RUNS
 from toolkit.settings import get_settings
 
@@ -37,9 +37,8 @@ LEADER_LOCK_KEY = 0x7001_5C4E
 
 
 def load_jobs() -> dict[str, JobSpec]:
-    for module in JOB_MODULES:
-        importlib.import_module(module)
-    return REGISTRY
+    """Every domain's jobs, by name (the composition root's)."""
+    return domains.assemble().jobs
 
 
 def run_job(name: str) -> None:
@@ -89,27 +88,30 @@ def run_loop(loop: WorkLoop, stop: threading.Event) -> None:
 
 
 class LoopThreads:
-    """Every registered work loop in its own daemon thread."""
+    """Every domain's work loops, each in its own daemon thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, product: Product | None = None) -> None:
+        self.product = product
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
         self.undo: list[Callable[[], None]] = []
+        self.loops: list[WorkLoop] = []
 
     def start(self) -> None:
-        load_jobs()
-        for setup in WORKER_SETUP:  # e.g. the chatbot's text handler, before any event is handled
-            undo = setup()
+        product = self.product or domains.assemble()
+        for setup in product.worker_setup:  # e.g. the inbox's event handlers, before any event is handled
+            undo = setup(product)
             if undo is not None:
                 self.undo.append(undo)
-        for loop in LOOPS.values():
+        self.loops = list(product.work_loops.values())
+        for loop in self.loops:
             thread = threading.Thread(target=run_loop, args=(loop, self.stop_event), name=loop.name, daemon=True)
             thread.start()
             self.threads.append(thread)
 
     def stop(self, timeout_s: float = 3) -> None:
         self.stop_event.set()
-        for loop in LOOPS.values():
+        for loop in self.loops:
             loop.wake.set()
         for thread in self.threads:
             thread.join(timeout=timeout_s)
@@ -128,7 +130,8 @@ class EmbeddedWorker:
         self.scheduler = build_scheduler()
         self.scheduler.start()
         self.loops.start()
-        log.info("embedded worker started: %d jobs, %d loops", len(self.scheduler.get_jobs()), len(LOOPS))
+        log.info("embedded worker started: %d jobs, %d loops", len(self.scheduler.get_jobs()),
+                 len(self.loops.loops))
 
     def stop(self) -> None:
         self.loops.stop()

@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 
 from toolkit.audit import jobs
 from toolkit.audit import service as audit
-from toolkit.kit.jobs import REGISTRY
+from toolkit.domains import PRODUCT
 
 
-def test_job_is_registered_with_a_schedule() -> None:
-    spec = REGISTRY["audit.verify_chain"]
+def test_job_is_declared_with_a_schedule() -> None:
+    spec = PRODUCT.jobs["audit.verify_chain"]
 
     assert spec.func is jobs.verify_chain
     assert spec.cron == "30 3 * * *"

@@ -3,6 +3,7 @@ when the worker's loops start."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from tests.auth.factories import make_user
@@ -15,20 +16,20 @@ from toolkit.chatbot.models import ChatMessage
 from toolkit.inbox import handlers
 from toolkit.inbox.channel import line_client
 from toolkit.kit.clock import utcnow
-from toolkit.kit.jobs import REGISTRY, WORKER_SETUP
+from toolkit.domains import PRODUCT
 from toolkit.line import client as line
 
 
-def test_jobs_are_registered_with_their_schedules():
-    assert REGISTRY["chatbot.release_idle"].cron == "*/5 * * * *"
-    assert REGISTRY["chatbot.retry_agent_pushes"].cron == "* * * * *"
-    assert bot.install in WORKER_SETUP
+def test_jobs_are_declared_with_their_schedules():
+    assert PRODUCT.jobs["chatbot.release_idle"].cron == "*/5 * * * *"
+    assert PRODUCT.jobs["chatbot.retry_agent_pushes"].cron == "* * * * *"
+    assert PRODUCT.event_handlers["text"] is bot.handle
 
 
-def test_the_worker_installs_the_bot_while_its_loops_run(monkeypatch):
-    monkeypatch.setattr(worker, "LOOPS", {})  # no loop threads: only the setup is under test
+def test_the_worker_installs_the_bot_while_its_loops_run():
     before = handlers.current_text_handler()
-    loops = worker.LoopThreads()
+    # No loop threads: only the set-up is under test.
+    loops = worker.LoopThreads(dataclasses.replace(PRODUCT, work_loops={}))
 
     loops.start()
     try:

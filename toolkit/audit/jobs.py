@@ -6,7 +6,7 @@ import logging
 
 from toolkit.audit import service
 from toolkit.db import session_scope
-from toolkit.kit.jobs import job
+from toolkit.kit.background import job
 
 log = logging.getLogger(__name__)
 

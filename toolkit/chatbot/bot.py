@@ -20,7 +20,7 @@ The handler only returns messages: the inbox sends them after its commit (reply 
 first, push fallback for service.chat) and withholds them if the gate says no.
 
 It is installed by install(), which the worker runs when its loops start (registered in
-toolkit.chatbot.jobs through toolkit.kit.jobs.on_worker_start): every process that handles
+toolkit.chatbot.jobs through toolkit.kit.background.on_worker_start): every process that handles
 webhook events — the embedded worker of `toolkit serve`, its child worker, `toolkit
 worker` — has it, and importing the chatbot anywhere else (a test, a page) changes nothing.
 """

@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session, selectinload
 from toolkit.audit import service as audit
 from toolkit.chatbot.models import ChatMessage, Conversation, UnansweredQuestion
 from toolkit.consent import service as consent
-from toolkit.contacts import service as contacts
 from toolkit.inbox.handlers import SERVICE_PURPOSE
 from toolkit.kit.clock import utcnow
 from toolkit.kit.errors import NotFound
@@ -235,5 +234,3 @@ def erase_contact(session: Session, contact_id: int) -> None:
         (UnansweredQuestion.contact_id == contact_id) | UnansweredQuestion.message_id.in_(message_ids)))
     session.execute(delete(ChatMessage).where(ChatMessage.conversation_id.in_(conversation_ids)))
     session.execute(delete(Conversation).where(Conversation.contact_id == contact_id))
-
-contacts.register_erasure_step(erase_contact)

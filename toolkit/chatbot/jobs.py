@@ -1,22 +1,19 @@
-"""Chatbot work in the worker: the bot itself (installed when the loops start), handing
-quiet conversations back to it, and agents' pushes that LINE did not take yet."""
+"""Chatbot work in the worker: handing quiet conversations back to the bot, and agents'
+pushes that LINE did not take yet. (The bot itself is the inbox's text handler, declared
+in toolkit/chatbot/domain.py.)"""
 
 from __future__ import annotations
 
 import logging
 
 from toolkit import db
-from toolkit.chatbot import agent_replies, bot, conversations, handoff
+from toolkit.chatbot import agent_replies, conversations, handoff
 from toolkit.chatbot.config import load_bot_config
 from toolkit.inbox.channel import NoChannel, line_client
-from toolkit.kit.jobs import job, on_worker_start
+from toolkit.kit.background import job
 from toolkit.line.limits import MessageLimitError
 
 log = logging.getLogger(__name__)
-
-# The worker answers LINE text messages with the bot (see toolkit.chatbot.bot).
-on_worker_start(bot.install)
-
 
 @job("chatbot.release_idle", cron="*/5 * * * *")
 def release_idle() -> int:

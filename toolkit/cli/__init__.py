@@ -12,7 +12,8 @@ from typer import Abort
 from typer._click.exceptions import NoArgsIsHelpError, UsageError  # Typer >= 0.26 carries its own Click
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from toolkit.cli import audit, consent, contacts, db, faq, line, llm, run, users
+from toolkit import domains
+from toolkit.cli import db, line, llm, run
 from toolkit.kit.errors import ToolkitError
 from toolkit.settings import ConfigFileError
 
@@ -23,14 +24,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+# Groups that act on the whole installation; each domain's own groups come from the
+# composition root.
 app.add_typer(db.app, name="db")
-app.add_typer(contacts.app, name="contacts")
-app.add_typer(consent.app, name="consent")
-app.add_typer(users.app, name="users")
-app.add_typer(audit.app, name="audit")
 app.add_typer(line.app, name="line")
 app.add_typer(llm.app, name="llm")
-app.add_typer(faq.app, name="faq")
+for name, group in domains.PRODUCT.cli_groups.items():
+    app.add_typer(group, name=name)
 run.register(app)
 
 
@@ -66,6 +66,7 @@ def main() -> None:
     """Console entry point: every known failure becomes one line on stderr and exit 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_S)
+    domains.assemble()
     try:
         # Not standalone: a usage error (a missing or unknown option, a bad value) reaches
         # us and becomes one line like every other error, instead of Click's usage box.

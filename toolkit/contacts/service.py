@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session, selectinload
 from toolkit.audit import service as audit
 from toolkit.consent import service as consent
 from toolkit.contacts.models import Contact, ContactIdentity
+from toolkit.kit import domains
 from toolkit.kit.clock import utcnow
+from toolkit.kit.domains import ErasureStep
 from toolkit.kit.errors import Conflict, NotFound
 from toolkit.kit.secrets import identity_hash
 
@@ -41,19 +43,6 @@ class UpsertResult:
     contact: Contact
     created: bool
     changed: bool
-
-
-# What other domains hold on a person, removed with them by erase(). Contacts may not
-# import those domains (they build on contacts), so each registers its own step.
-ErasureStep = Callable[[Session, int], None]
-_erasure_steps: list[ErasureStep] = []
-
-
-def register_erasure_step(step: ErasureStep) -> None:
-    """`step(session, contact_id)` deletes what its domain keeps on the person; it runs in
-    erase()'s transaction, so the erasure is all or nothing."""
-    if step not in _erasure_steps:
-        _erasure_steps.append(step)
 
 
 def get(session: Session, contact_id: int) -> Contact | None:
@@ -176,13 +165,17 @@ def create(
     return result.contact
 
 
-def erase(session: Session, *, contact_id: int, actor: str, reason: str = "erasure") -> Contact:
+def erase(session: Session, *, contact_id: int, actor: str, reason: str = "erasure",
+          steps: Sequence[ErasureStep] | None = None) -> Contact:
     """Remove everything that identifies the person; keep only the suppression hashes so
-    that nobody re-adds them. The gate relies on erased contacts having no identities."""
+    that nobody re-adds them. The gate relies on erased contacts having no identities.
+    `steps`: every domain's erasure steps (default: the installed product's)."""
     contact = require(session, contact_id)
     identities = [(i.channel, i.external_id) for i in contact.identities]
     consent.suppress(session, identities=identities, reason=reason)
-    for step in _erasure_steps:
+    # What other domains hold on the person (contacts builds on nothing that holds it):
+    # their steps, as the composition root collected them.
+    for step in domains.installed().erasure_steps if steps is None else steps:
         step(session, contact_id)
     contact.identities.clear()
     contact.display_name = None

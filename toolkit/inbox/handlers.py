@@ -8,7 +8,7 @@ for the Outcome's contact) before it is sent: a handler needs no check of its ow
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +68,31 @@ def current_text_handler() -> TextHandler | None:
 
 def register_postback_handler(prefix: str, handler: PostbackHandler) -> None:
     _postback_handlers[prefix] = handler
+
+
+POSTBACK_KIND = "postback:"
+
+
+def install_event_handlers(handlers: Mapping[str, Callable[..., Any]]) -> Callable[[], None]:
+    """Make the product's handlers (by kind: "text", "postback:<prefix>") the ones events
+    go to in this process; returns how to put back what was there."""
+    global _text_handler
+    previous_text, previous_postbacks = _text_handler, dict(_postback_handlers)
+    for kind, handler in handlers.items():
+        if kind == "text":
+            _text_handler = handler
+        elif kind.startswith(POSTBACK_KIND):
+            _postback_handlers[kind.removeprefix(POSTBACK_KIND)] = handler
+        else:
+            raise ValueError(f"no inbound event of kind {kind!r}")
+
+    def undo() -> None:
+        global _text_handler
+        _text_handler = previous_text
+        _postback_handlers.clear()
+        _postback_handlers.update(previous_postbacks)
+
+    return undo
 
 
 def _evidence(event: WebhookEvent, **extra: Any) -> dict[str, Any]:

@@ -39,7 +39,9 @@ from sqlalchemy import Engine
 from toolkit import db
 from toolkit.inbox import service
 from toolkit.inbox.channel import NoChannel, line_client
-from toolkit.kit.jobs import job, on_worker_start, work_loop
+from toolkit.inbox.handlers import install_event_handlers
+from toolkit.kit.domains import Product
+from toolkit.kit.background import job, work_loop
 from toolkit.line import client as line
 from toolkit.line.limits import MessageLimitError
 from toolkit.settings import get_settings
@@ -244,8 +246,13 @@ def _outbox() -> Outbox:
     return _the_outbox
 
 
-@on_worker_start
-def finish_sends_when_stopping() -> Callable[[], None]:
+def handle_events_with(product: Product) -> Callable[[], None]:
+    """Events go to the handlers the product's domains declare (the FAQ bot's text
+    handler), from before the first event is handled until the loops stop."""
+    return install_event_handlers(product.event_handlers)
+
+
+def finish_sends_when_stopping(_product: Product) -> Callable[[], None]:
     """A stopping worker lets the replies in flight go out (for up to STOP_WAIT_S)."""
 
     def finish() -> None:

@@ -41,7 +41,7 @@ from starlette.types import Receive, Scope, Send
 from toolkit import db
 from toolkit.inbox import service
 from toolkit.kit.clock import utcnow
-from toolkit.kit.jobs import wake
+from toolkit.kit.background import wake
 from toolkit.line.webhook import InboundEvent, InvalidSignature, MalformedBody, parse, verify
 
 

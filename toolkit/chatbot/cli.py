@@ -17,7 +17,7 @@ from rich.table import Table
 
 from toolkit.chatbot import Example, FaqIndex, calibrate, evaluate, example_files, expand, importer, service
 from toolkit.chatbot.decision import Decision
-from toolkit.cli.importing import BATCH_ROWS, import_in_batches, progress_bar, summary
+from toolkit.kit.importing import BATCH_ROWS, import_in_batches, progress_bar, summary
 from toolkit.db import session_scope
 from toolkit.kit.errors import InvalidInput
 from toolkit.kit.tabular import UnusableFile

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from toolkit.cli.importing import import_in_batches, summary
+from toolkit.kit.importing import import_in_batches, summary
 from toolkit.consent import service as consent
 from toolkit.contacts import importer, service
 from toolkit.db import session_scope

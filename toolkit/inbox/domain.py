@@ -1,0 +1,16 @@
+"""What the inbox contributes: stored webhook events, the LINE webhook (a fast path past the
+router), its pages, the loop that handles events and the purge of old ones."""
+
+from toolkit.inbox import jobs, models, pages, routes
+from toolkit.kit.domains import Domain
+
+DOMAIN = Domain(
+    "inbox",
+    models=[models],
+    api_routers=[routes.router],
+    page_routers=[pages.pages],
+    fast_paths={("POST", routes.PATH): routes.webhook_asgi},
+    jobs=[jobs.purge_handled],
+    work_loops=[jobs.process_events],
+    worker_setup=[jobs.handle_events_with, jobs.finish_sends_when_stopping],
+)
