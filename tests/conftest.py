@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from toolkit import db, domains, migrate
 from toolkit.consent import service as consent
-from toolkit.kit import secrets
+from toolkit.kit import clock, secrets
 from toolkit.settings import REPO_ROOT, get_settings
 
 POSTGRES_URL = os.environ.get(
@@ -88,6 +88,14 @@ def prepare(engine: Engine) -> None:
         for name in (secrets.SESSION_KEY, secrets.SUPPRESSION_KEY):
             secrets.get_secret(session, name)
         session.commit()
+
+
+@pytest.fixture(autouse=True)
+def real_time() -> Iterator[None]:
+    """Every test starts on the machine's time; one that moves the clock cannot leak it."""
+    clock.set_state(clock.REAL_TIME)
+    yield
+    clock.set_state(clock.REAL_TIME)
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ from toolkit.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from toolkit.kit.openapi import operation_id
 from toolkit.line.webhook import InboundEvent
 from toolkit.settings import SANDBOX_PREFIX, Settings, get_settings
+from toolkit.web import clock as clock_routes
 from toolkit.web import routes as web_routes
 from toolkit.web.i18n import has_message
 from toolkit.web.templating import render
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, *, worker_mode: WorkerMode = "n
     """`worker_mode`: run the worker as a thread of this process (embedded SQLite), as a
     child process started and stopped with the app (PostgreSQL), or not at all."""
     settings = settings or get_settings()
+    settings.apply_clock()
     product = domains.assemble()
 
     @asynccontextmanager
@@ -153,6 +155,7 @@ def create_app(settings: Settings | None = None, *, worker_mode: WorkerMode = "n
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "web" / "static"), name="static")
     if settings.line_sandbox:
+        app.include_router(clock_routes.router)
         mount_sandbox(app, settings)
     return app
 

@@ -11,6 +11,8 @@ import yaml
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from toolkit.kit import clock
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 LINE_API_BASE = "https://api.line.me"
@@ -78,6 +80,9 @@ class Settings(BaseSettings):
     line_channel_access_token: SecretStr | None = None
     line_api_base: str | None = None
     line_sandbox: bool = False
+    # The product's clock moved for a demo or a test: an offset ("+3d", "-90m", seconds) or
+    # the time it is now (ISO 8601 with an offset, "...@frozen" to stop it). Refused in production.
+    clock_offset: str | None = None
     # How long handled webhook events stay in the inbox for inspection.
     webhook_retention_days: int = Field(default=30, ge=1, le=3650)
 
@@ -104,6 +109,25 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite://", "postgresql+psycopg://")):
             raise ValueError("use a sqlite:/// or postgresql:// URL (the toolkit supports SQLite and PostgreSQL)")
         return value
+
+    @field_validator("clock_offset")
+    @classmethod
+    def _readable_clock_setting(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            clock.parse_setting(value)  # raises with what is wrong
+            return value
+        return None
+
+    @model_validator(mode="after")
+    def _keep_real_time_in_production(self) -> "Settings":
+        if self.env == "production" and self.clock_offset:
+            raise ValueError("TOOLKIT_CLOCK_OFFSET moves the product's clock; it is for demos and tests, not production")
+        return self
+
+    def apply_clock(self) -> None:
+        """Set the product's clock from clock_offset (entry points call this once at start)."""
+        if self.clock_offset:
+            clock.set_state(clock.parse_setting(self.clock_offset))
 
     @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> "Settings":

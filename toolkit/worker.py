@@ -198,6 +198,7 @@ def run_forever(stop: threading.Event | None = None, *, poll_s: float | None = N
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
 
+    get_settings().apply_clock()
     with db.session_scope() as session:
         consent.sync_from_config(session, get_settings().config_dir)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import IN_CI
 from tests.processes import free_port, wait_healthy
@@ -20,6 +21,9 @@ from tests.processes import free_port, wait_healthy
 CHROMIUM = Path("/usr/bin/chromium")
 TOOLKIT = Path(sys.executable).with_name("toolkit")
 START_TIMEOUT_S = 30
+# Playwright's expect() waits 5 s by default: on a machine busy with other work a page
+# update can take longer than that. A ceiling, not a wait: passing checks return at once.
+expect.set_options(timeout=15_000)
 STOP_TIMEOUT_S = 10
 ADMIN_LINE = re.compile(r"Admin login[^:]*:\s+(\S+@\S+)\s+password[^:]*:\s+(\S+)")
 ROLE_LINE = re.compile(r"^\s+([a-z_]+)\s+(\S+@\S+)\s+(\S+)\s*$", re.M)

@@ -29,6 +29,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "consent.write": frozenset({"ops", "agent", "privacy_officer"}),
     "audit.read": frozenset({"privacy_officer"}),
     "users.manage": frozenset(),
+    # Moving the product's clock (demos and browser tests, only with the LINE sandbox on).
+    "clock.set": frozenset(),
     "tokens.own": frozenset(ROLES),
     # The LINE inbox (events, dead-letter retries, quota) and the sandbox's chat simulator.
     "line.inbox": frozenset({"ops", "agent"}),

@@ -15,7 +15,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from toolkit import domains
 from toolkit.cli import db, line, llm, run
 from toolkit.kit.errors import ToolkitError
-from toolkit.settings import ConfigFileError
+from toolkit.settings import ConfigFileError, get_settings
 
 app = typer.Typer(
     name="toolkit",
@@ -68,6 +68,8 @@ def main() -> None:
     os.environ.setdefault("PGCONNECT_TIMEOUT", CONNECT_TIMEOUT_S)
     domains.assemble()
     try:
+        if os.environ.get("TOOLKIT_CLOCK_OFFSET"):  # only then: a bad setting must not break --help
+            get_settings().apply_clock()
         # Not standalone: a usage error (a missing or unknown option, a bad value) reaches
         # us and becomes one line like every other error, instead of Click's usage box.
         code = app(prog_name="toolkit", standalone_mode=False)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -20,6 +19,7 @@ import httpx
 from sqlalchemy.orm import Session
 
 from toolkit.inbox import service
+from toolkit.kit.clock import utcnow
 from toolkit.kit.errors import InvalidInput, NotFound, ToolkitError
 from toolkit.line.limits import MAX_TEXT_UTF16_UNITS, is_user_id, utf16_units
 from toolkit.line.sandbox.service import DEFAULT_BOT_USER_ID
@@ -63,7 +63,7 @@ def new_user_id() -> str:
 def new_event_id(now_ms: int | None = None) -> str:
     """A webhookEventId as LINE makes them: a ULID (48-bit ms time + 80 random bits,
     Crockford base32, 26 characters)."""
-    value = ((now_ms if now_ms is not None else int(time.time() * 1000)) << 80) | secrets.randbits(80)
+    value = ((now_ms if now_ms is not None else int(utcnow().timestamp() * 1000)) << 80) | secrets.randbits(80)
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
@@ -80,7 +80,7 @@ def build_event(kind: EventKind, *, user_id: str, text: str | None = None, reply
         raise InvalidInput("a message needs some text", field="text")
     if kind == "message" and utf16_units(text or "") > MAX_TEXT:
         raise InvalidInput(f"LINE text messages have at most {MAX_TEXT} UTF-16 units", field="text")
-    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    now_ms = now_ms if now_ms is not None else int(utcnow().timestamp() * 1000)
     event: dict[str, Any] = {
         "type": kind,
         "mode": "active",
