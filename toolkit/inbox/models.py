@@ -9,6 +9,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from toolkit.db import Base, BigId, JsonDoc, UtcDateTime
 from toolkit.kit.clock import utcnow
 
+# The status of an event refused on arrival, kept with the reason in last_error and never
+# handled: it could not be stored as sent (a NUL or a lone surrogate, which PostgreSQL's
+# jsonb and text refuse; its body is kept with those characters replaced), or it is older
+# than the dedupe window (a captured body replayed after its row was purged).
+REFUSED = "refused"
+
 
 class WebhookEvent(Base):
     """One LINE webhook event, stored before we answer LINE and processed afterwards.
