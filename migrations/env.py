@@ -12,6 +12,7 @@ from toolkit.settings import get_settings
 
 MODEL_MODULES = [
     "toolkit.kit.secrets",
+    "toolkit.kit.heartbeat",
     "toolkit.audit.models",
     "toolkit.auth.models",
     "toolkit.contacts.models",

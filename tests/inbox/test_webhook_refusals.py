@@ -13,40 +13,17 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import api_client
 from tests.inbox.factories import event, line_user_id, webhook_body
+from tests.inbox.factories import post_webhook as post
 from tests.web.helpers import logged_in_client
 from toolkit.inbox import jobs, service
 from toolkit.inbox.models import REFUSED, WebhookEvent
-from toolkit.kit import secrets
 from toolkit.kit.clock import utcnow
-from toolkit.line.webhook import MAX_DEPTH, sign
+from toolkit.line.webhook import MAX_DEPTH
 from toolkit.settings import get_settings
 
+pytestmark = pytest.mark.usefixtures("fresh_settings")
 BAD_TEXTS = {"nul": "\\u0000", "lone_surrogate": "\\ud800", "lone_low_surrogate": "bad \\udc00 text"}
-
-
-@pytest.fixture(autouse=True)
-def fresh_settings():
-    # Set up before monkeypatch, so torn down after it has restored the environment.
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-def client(session):
-    return api_client(session, roles=None)
-
-
-@pytest.fixture
-def secret(session):
-    return secrets.get_secret(session, secrets.LINE_CHANNEL_SECRET)
-
-
-def post(client, secret, body: bytes):
-    return client.post("/line/webhook", content=body,
-                       headers={"content-type": "application/json", "x-line-signature": sign(secret, body)})
 
 
 def rows(session, *events):
