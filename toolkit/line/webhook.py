@@ -67,7 +67,9 @@ def parse(body: bytes) -> tuple[str | None, list[InboundEvent]]:
         raise MalformedBody(f"body is not JSON: {exc}") from exc
     if not isinstance(payload, dict) or not isinstance(payload.get("events", []), list):
         raise MalformedBody("body must be an object with an 'events' list")
-    if _nesting(payload) > MAX_DEPTH:
+    # Nesting deeper than MAX_DEPTH needs more brackets than that: most bodies (one event,
+    # a few brackets) skip the walk.
+    if body.count(b"{") + body.count(b"[") > MAX_DEPTH and _nesting(payload) > MAX_DEPTH:
         raise MalformedBody(f"body is nested deeper than {MAX_DEPTH} levels")
     # Only a \u escape can put NUL or a lone surrogate into a string (raw control characters
     # and invalid UTF-8 are refused by the parser): one scan of the bytes skips the walk.
@@ -122,14 +124,17 @@ def _event(raw: dict[str, Any], problem: str | None) -> InboundEvent:
     )
 
 
-def _nesting(value: Any) -> int:
-    """How deep `value` nests (a scalar is 0), without recursion; stops past MAX_DEPTH."""
-    deepest, stack = 0, [(value, 1)] if isinstance(value, (dict, list)) else []
-    while stack and deepest <= MAX_DEPTH:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+def _nesting(value: dict[str, Any] | list[Any], depth: int = 1) -> int:
+    """How deep `value` nests, counting itself as `depth`; stops past MAX_DEPTH, so the
+    recursion is bounded. (Recursive: half the time of an explicit stack here.)"""
+    deepest = depth
+    for child in value.values() if isinstance(value, dict) else value:
+        if isinstance(child, (dict, list)):
+            if depth >= MAX_DEPTH:
+                return depth + 1
+            deepest = max(deepest, _nesting(child, depth + 1))
+            if deepest > MAX_DEPTH:
+                return deepest
     return deepest
 
 
