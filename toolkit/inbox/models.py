@@ -20,7 +20,8 @@ class WebhookEvent(Base):
     """One LINE webhook event, stored before we answer LINE and processed afterwards.
 
     status: pending -> processing -> done | ignored; a failure goes back to pending with a
-    later next_attempt_at, and to dead after the last attempt (retryable by staff).
+    later next_attempt_at, and to dead after the last attempt (retryable by staff). An
+    event refused on arrival is REFUSED from the start and never handled.
     """
 
     __tablename__ = "webhook_event"
