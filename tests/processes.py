@@ -81,8 +81,15 @@ def running_server(env: dict[str, str], *extra_args: str) -> Iterator[tuple[str,
 
 
 def children_of(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
+    """Child processes of `pid`, whichever of its threads started them (Linux lists them per
+    thread: serve's supervisor thread starts a restarted worker)."""
+    children = []
+    for path in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children += [int(p) for p in path.read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):  # a thread that just ended
+            continue
+    return sorted(children)
 
 
 def alive(pid: int) -> bool:

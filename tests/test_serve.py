@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.conftest import IN_CI, postgres_available, worker_suffix
+from tests.inbox.factories import event, line_user_id, webhook_body
 from tests.processes import alive, children_of, fresh_database, run_toolkit, running_server, toolkit_env
+from toolkit.line.webhook import sign
 
 pytestmark = pytest.mark.slow
+SECRET = "serve-test-secret"
 
 
 def stop_and_time(process) -> float:
@@ -71,3 +77,54 @@ def test_postgres_serve_with_worker_stops_both_on_sigterm(tmp_path):
         assert workers, "serve --with-worker started no worker process"
         assert stop_and_time(process) < 10
         assert not any(alive(pid) for pid in workers)
+
+
+def poll(condition, *, timeout: float = 60, what: str = "condition"):
+    """The condition's first truthy value within a generous deadline (no assumption about
+    how fast the machine is)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"no {what} within {timeout} s")
+
+
+def is_toolkit_worker(pid: int) -> bool:
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    return cmdline.exists() and cmdline.read_bytes().split(b"\0")[-3:-1] == [b"toolkit.cli", b"worker"]
+
+
+@pytest.mark.skipif(postgres_available() is not None and not IN_CI, reason="PostgreSQL not available")
+def test_a_killed_worker_child_is_reaped_restarted_and_handles_new_events(tmp_path):
+    url = fresh_database("postgresql", tmp_path, f"toolkit_respawn_{worker_suffix()}")
+    env = toolkit_env(url, TOOLKIT_LINE_CHANNEL_SECRET=SECRET)
+    assert run_toolkit(["db", "upgrade"], env).returncode == 0
+    engine = create_engine(url)
+
+    with running_server(env, "--with-worker") as (base_url, process):
+        (first,) = poll(lambda: children_of(process.pid), what="worker child")
+        poll(lambda: httpx.get(f"{base_url}/healthz").json()["workers"]["alive"] == 1, what="first heartbeat")
+
+        os.kill(first, signal.SIGKILL)
+        (second,) = poll(lambda: [p for p in children_of(process.pid) if p != first], what="restarted child")
+        follow = event("follow", line_user_id())
+        body = webhook_body(follow)
+        answer = httpx.post(f"{base_url}/line/webhook", content=body, headers={"x-line-signature": sign(SECRET, body)})
+
+        assert answer.status_code == 200
+        assert not Path(f"/proc/{first}").exists()  # reaped, not a zombie
+        assert is_toolkit_worker(second) and os.getpgid(second) == os.getpgid(process.pid)
+        poll(lambda: handled(engine, follow["webhookEventId"]), what="handled event")
+        health = poll(lambda: (h := httpx.get(f"{base_url}/healthz").json())["workers"]["alive"] == 1 and h,
+                      what="the new child's heartbeat")
+        assert health["status"] == "ok" and health["workers"]["stale"] == 0  # the dead one was forgotten
+        assert "toolkit_worker_restarts_total 1.0" in httpx.get(f"{base_url}/metrics").text
+    engine.dispose()
+
+
+def handled(engine, event_id: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT handled_at IS NOT NULL FROM webhook_event WHERE webhook_event_id = :i"),
+                            {"i": event_id}).scalar() is True

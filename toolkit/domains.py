@@ -14,13 +14,13 @@ from toolkit.chatbot.domain import DOMAIN as CHATBOT
 from toolkit.consent.domain import DOMAIN as CONSENT
 from toolkit.contacts.domain import DOMAIN as CONTACTS
 from toolkit.inbox.domain import DOMAIN as INBOX
-from toolkit.kit import secrets
+from toolkit.kit import heartbeat, secrets
 from toolkit.kit.domains import Domain, Product, install
 from toolkit.line.sandbox import models as sandbox_models
 
-# Tables that belong to no domain: generated secrets, and the LINE sandbox's state (kept in
-# our database so that every serve process shares it).
-PLATFORM = Domain("platform", models=[secrets, sandbox_models])
+# Tables that belong to no domain: generated secrets, workers' heartbeats, and the LINE
+# sandbox's state (kept in our database so that every serve process shares it).
+PLATFORM = Domain("platform", models=[secrets, heartbeat, sandbox_models])
 
 DOMAINS: tuple[Domain, ...] = (
     PLATFORM,

@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.helpers import api_client
 from tests.processes import ServerThread
+from toolkit.kit import secrets
 from toolkit.line.sandbox import MemoryStore, Sandbox, create_sandbox_app
 from toolkit.settings import get_settings
 
@@ -29,3 +31,23 @@ def line_sandbox(sandbox_server, monkeypatch) -> Iterator[Sandbox]:
     get_settings.cache_clear()
     yield sandbox
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def fresh_settings() -> Iterator[None]:
+    # Set up before monkeypatch, so torn down after it has restored the environment.
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def client(session):
+    """The real app, anonymous: what LINE's webhook calls are."""
+    return api_client(session, roles=None)
+
+
+@pytest.fixture
+def secret(session) -> str:
+    """The channel secret the app checks webhook signatures with."""
+    return secrets.get_secret(session, secrets.LINE_CHANNEL_SECRET)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from toolkit.inbox import service
 from toolkit.inbox.models import WebhookEvent
-from toolkit.line.webhook import parse
+from toolkit.line.webhook import parse, sign
 
 _ids = itertools.count(1)
 
@@ -65,3 +65,10 @@ def arrive(
         if valid_tokens and row.reply_token:
             line_sandbox.register_reply_token(row.reply_token, row.user_id)
     return rows
+
+
+def post_webhook(client: Any, secret: str, body: bytes, *, content_type: str = "application/json; charset=utf-8",
+                 signature: str | None = None) -> Any:
+    """POST a body to the app's webhook as LINE does, signed unless `signature` is given."""
+    headers = {"content-type": content_type, "x-line-signature": signature or sign(secret, body)}
+    return client.post("/line/webhook", content=body, headers=headers)

@@ -25,12 +25,7 @@ PAGES = ["/admin/line/events", "/admin/line/quota", "/admin/line/simulator"]
 JSON = {"accept": "application/json"}
 
 
-@pytest.fixture(autouse=True)
-def fresh_settings():
-    # Set up before monkeypatch, so torn down after it has restored the environment.
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("fresh_settings")  # tests/inbox/conftest.py
 
 
 @pytest.fixture

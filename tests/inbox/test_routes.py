@@ -12,28 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.helpers import api_client
 from tests.inbox.factories import event, line_user_id, webhook_body
+from tests.inbox.factories import post_webhook as post
 from toolkit import db
 from toolkit.inbox import routes
 from toolkit.inbox.models import WebhookEvent
-from toolkit.kit import secrets
 from toolkit.line.webhook import sign
-
-
-@pytest.fixture
-def client(session):
-    return api_client(session, roles=None)
-
-
-@pytest.fixture
-def secret(session):
-    return secrets.get_secret(session, secrets.LINE_CHANNEL_SECRET)
-
-
-def post(client, secret, body: bytes, *, content_type="application/json; charset=utf-8", signature=None):
-    headers = {"content-type": content_type, "x-line-signature": signature or sign(secret, body)}
-    return client.post("/line/webhook", content=body, headers=headers)
 
 
 def stored(session, *ids):

@@ -9,12 +9,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 from toolkit.db import Base, BigId, JsonDoc, UtcDateTime
 from toolkit.kit.clock import utcnow
 
+# The status of an event refused on arrival, kept with the reason in last_error and never
+# handled: it could not be stored as sent (a NUL or a lone surrogate, which PostgreSQL's
+# jsonb and text refuse; its body is kept with those characters replaced), or it is older
+# than the dedupe window (a captured body replayed after its row was purged).
+REFUSED = "refused"
+
 
 class WebhookEvent(Base):
     """One LINE webhook event, stored before we answer LINE and processed afterwards.
 
     status: pending -> processing -> done | ignored; a failure goes back to pending with a
-    later next_attempt_at, and to dead after the last attempt (retryable by staff).
+    later next_attempt_at, and to dead after the last attempt (retryable by staff). An
+    event refused on arrival is REFUSED from the start and never handled.
     """
 
     __tablename__ = "webhook_event"

@@ -41,7 +41,7 @@ def released(permission: str) -> Callable[..., Actor]:
 
 QuotaReader = Annotated[Actor, Depends(released("line.inbox"))]
 Simulator = Annotated[Actor, Depends(released("line.simulate"))]
-Status = Literal["pending", "processing", "done", "ignored", "dead"]
+Status = Literal["pending", "processing", "done", "ignored", "dead", "refused"]
 UserId = Annotated[str, Query(max_length=33)]
 
 

@@ -30,8 +30,9 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
+from psycopg import InterfaceError, OperationalError
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.postgresql import psycopg as pg_psycopg
@@ -63,6 +64,8 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 # Connections of one web process for acknowledgements; further requests queue for the
 # next free one. An insert holds one for about a millisecond: 10 took ~3,000 inserts/s here.
 POOL_SIZE = 10
+# Tries of one acknowledgement's insert when its connection turns out dead (see AckPool).
+ACK_ATTEMPTS = 3
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -180,10 +183,29 @@ async def _store(state: Any, events: list[InboundEvent]) -> None:
     holder = _ack_pool(state)
     async with holder.admission:
         pool = holder.pool or await holder.get(engine)
-        async with pool.connection() as connection:
-            await connection.execute(sql, [values[name] for name in order])
+        await _execute(pool, sql, [values[name] for name in order])
     if register is not None and table is None:
         await run_in_threadpool(register, events)
+
+
+async def _execute(pool: AsyncConnectionPool[Any], sql: str, params: list[Any]) -> None:
+    """Run the acknowledgement's statement; on a dead connection, have the pool test its
+    idle ones (dropping the dead, opening new ones) and try again. Safe to repeat: the
+    statement is one autocommit INSERT ... ON CONFLICT DO NOTHING (and an upsert of tokens),
+    done wholly or not at all."""
+    for attempt in range(1, ACK_ATTEMPTS + 1):
+        try:
+            async with pool.connection() as connection:
+                await connection.execute(sql, params)
+            return
+        except PoolTimeout:
+            raise  # no connection could be made for the pool's timeout: trying again only waits again
+        except (OperationalError, InterfaceError):
+            # After a failover or pg_terminate_backend every idle connection is dead; without
+            # the check each would fail one delivery before the pool replaced it.
+            if attempt == ACK_ATTEMPTS:
+                raise
+            await pool.check()
 
 
 def _token_rows(events: Sequence[InboundEvent], expires_at: datetime) -> dict[str, tuple[str, str, datetime]]:
@@ -225,8 +247,9 @@ class AckPool:
     """The app's acknowledgement connections: a psycopg_pool.AsyncConnectionPool of
     autocommit connections, opened at the first webhook (an async pool belongs to the loop
     it was opened in, which does not run yet when the app is built) and closed with the app.
-    No check on checkout: a broken connection fails its one request and the pool replaces
-    it, where a check would add a round trip to every acknowledgement.
+    No check on checkout, where it would add a round trip to every acknowledgement: a
+    statement that fails on a dead connection has the pool check its idle connections and
+    is tried again (`_execute`), so a dropped connection costs the one request a retry.
 
     Requests beyond the pool's size queue on `admission`, a plain semaphore, not in the pool:
     the pool's own queue waits with a timeout (a task and a timer per waiting request), which

@@ -206,6 +206,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "inbox.status.done": {"zh-TW": "已完成", "en": "Done"},
     "inbox.status.ignored": {"zh-TW": "已略過", "en": "Ignored"},
     "inbox.status.dead": {"zh-TW": "無法處理", "en": "Dead letter"},
+    "inbox.status.refused": {"zh-TW": "已拒收", "en": "Refused on arrival"},
     "inbox.delivery.reply_pending": {"zh-TW": "回覆中", "en": "Replying"},
     "inbox.delivery.reply_sent": {"zh-TW": "已回覆", "en": "Replied"},
     "inbox.delivery.push_pending": {"zh-TW": "待推播", "en": "Push pending"},

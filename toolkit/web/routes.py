@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
+from toolkit import db
 from toolkit.auth import service as auth
 from toolkit.auth.deps import SESSION_USER_KEY
+from toolkit.kit import heartbeat
 from toolkit.kit.deps import SessionDep
 from toolkit.kit.errors import NotAuthenticated
+from toolkit.kit.metrics import observe_workers
 from toolkit.web.csrf import verify_csrf
 from toolkit.web.i18n import LOCALES, translator
 from toolkit.web.templating import render, request_locale
 
 pages = APIRouter(include_in_schema=False)
 system = APIRouter(tags=["system"])
+log = logging.getLogger(__name__)
 
 HOME = "/admin/contacts"
 
@@ -75,12 +81,27 @@ def set_language(locale: str, request: Request) -> RedirectResponse:
     return response
 
 
-@system.get("/healthz", summary="Liveness and database check")
-def healthz(session: SessionDep) -> JSONResponse:
-    session.execute(text("SELECT 1"))
-    return JSONResponse({"status": "ok", "database": "ok"})
+# Both open their own session rather than the request's: a database that does not answer
+# must give a JSON 503 (health) or the process's own metrics, not the request's failed commit.
+@system.get("/healthz", summary="Liveness, database and worker heartbeats",
+            responses={503: {"description": "The database does not answer"}})
+def healthz() -> JSONResponse:
+    try:
+        with db.session_scope() as session:
+            session.execute(text("SELECT 1"))
+            beats = heartbeat.workers(session)
+    except SQLAlchemyError:
+        log.warning("healthz: the database does not answer", exc_info=True)
+        return JSONResponse({"status": "unavailable", "database": "unreachable",
+                             "reason": "the database does not answer"}, status_code=503)
+    return JSONResponse(heartbeat.health(beats))
 
 
 @system.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def metrics() -> Response:
+    try:
+        with db.session_scope() as session:
+            observe_workers(heartbeat.workers(session))
+    except SQLAlchemyError:
+        log.warning("metrics: no worker heartbeats, the database does not answer", exc_info=True)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

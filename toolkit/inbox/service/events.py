@@ -15,10 +15,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from toolkit.audit import service as audit
-from toolkit.inbox.models import WebhookEvent
+from toolkit.inbox.models import REFUSED, WebhookEvent
 from toolkit.kit.clock import utcnow
 from toolkit.kit.errors import Conflict, InvalidInput, NotFound
 from toolkit.line.webhook import InboundEvent
+from toolkit.settings import get_settings
 
 
 class ChannelConfigError(InvalidInput):
@@ -47,16 +48,33 @@ def backoff(attempts: int) -> timedelta:
 
 # --- arrival (the hot path: Core only, no ORM, no session) ---------------------------------
 
+def dedupe_window() -> timedelta:
+    """How long an event's id is remembered: handled events are purged after this, so an
+    event older than it could be a captured body replayed after its row went."""
+    return timedelta(days=get_settings().webhook_retention_days)
+
+
+def refusal(event: InboundEvent, *, oldest_ms: int) -> str | None:
+    """Why an arriving event is kept as refused and never handled, else None."""
+    if event.problem:
+        return event.problem
+    if event.timestamp_ms is not None and event.timestamp_ms < oldest_ms:
+        return "refused: timestamp older than the dedupe window (a replay of a purged event?)"
+    return None
+
+
 def event_rows(events: Sequence[InboundEvent], received_at: datetime) -> list[dict[str, Any]]:
-    return [
-        {
+    oldest_ms = int((received_at - dedupe_window()).timestamp() * 1000)
+    rows = []
+    for e in events:
+        refused = refusal(e, oldest_ms=oldest_ms)
+        rows.append({
             "webhook_event_id": e.webhook_event_id, "event_type": e.type, "user_id": e.user_id,
             "reply_token": e.reply_token, "mode": e.mode, "is_redelivery": e.is_redelivery,
-            "body": e.raw, "received_at": received_at, "status": PENDING, "attempts": 0,
-            "next_attempt_at": received_at,
-        }
-        for e in events
-    ]
+            "body": e.raw, "received_at": received_at, "status": REFUSED if refused else PENDING, "attempts": 0,
+            "next_attempt_at": received_at, "last_error": refused,
+        })
+    return rows
 
 
 def insert_statement(dialect: str, rows: list[dict[str, Any]]) -> Insert:
@@ -232,9 +250,10 @@ def recent_users(session: Session, *, limit: int = 20) -> list[str]:
 
 def purge_handled(session: Session, *, older_than_days: int, now: datetime | None = None) -> int:
     """Handled events are kept for inspection for a while, then deleted. Dead letters stay
-    until someone retries or they age out too."""
+    until someone retries or they age out too, and so do events refused on arrival."""
     cutoff = (now or utcnow()) - timedelta(days=older_than_days)
+    ended = (DONE, IGNORED, DEAD, REFUSED)
     result = session.execute(
-        delete(WebhookEvent).where(WebhookEvent.status.in_((DONE, IGNORED, DEAD)), WebhookEvent.received_at < cutoff)
+        delete(WebhookEvent).where(WebhookEvent.status.in_(ended), WebhookEvent.received_at < cutoff)
     )
     return result.rowcount or 0
