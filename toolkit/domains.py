@@ -16,6 +16,7 @@ from toolkit.contacts.domain import DOMAIN as CONTACTS
 from toolkit.inbox.domain import DOMAIN as INBOX
 from toolkit.kit import heartbeat, secrets
 from toolkit.kit.domains import Domain, Product, install
+from toolkit.messaging.domain import DOMAIN as MESSAGING
 from toolkit.line.sandbox import models as sandbox_models
 
 # Tables that belong to no domain: generated secrets, workers' heartbeats, and the LINE
@@ -28,6 +29,7 @@ DOMAINS: tuple[Domain, ...] = (
     CONSENT,
     AUTH,
     AUDIT,
+    MESSAGING,
     INBOX,
     CHATBOT,
 )

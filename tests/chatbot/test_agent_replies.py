@@ -13,12 +13,14 @@ from tests.contacts.factories import make_contact
 from tests.inbox.conftest import line_sandbox, sandbox_server  # noqa: F401 - fixtures
 from toolkit.chatbot import agent_replies, conversations
 from toolkit.chatbot.conversations import AGENT, HUMAN
+from toolkit.chatbot.deps import deliver
 from toolkit.chatbot.models import ChatMessage
 from toolkit.consent import service as consent
-from toolkit.inbox.channel import line_client
+from toolkit.messaging.channel import line_client
 from toolkit.kit.clock import utcnow
 from toolkit.kit.errors import ConsentDenied
 from toolkit.line import client as line
+from toolkit.messaging import sender
 
 
 def test_an_agent_reply_uses_the_fresh_unused_reply_token(session):
@@ -86,20 +88,20 @@ def test_sending_an_agent_reply_by_reply_token_then_by_push(session, line_sandbo
     user = contact.identities[0].external_id
     conversation, row = customer_says(session, contact, "真人客服")
     line_sandbox.register_reply_token(row.reply_token, user)
+    first = agent_replies.plan_agent_reply(session, conversation_id=conversation.id, text="您好",
+                                           user_id=agent.id, actor="a")
+    assert deliver(session, first) == line.REPLY_SENT
+
+    second = agent_replies.plan_agent_reply(session, conversation_id=conversation.id, text="請問訂單編號？",
+                                            user_id=agent.id, actor="a")
+    assert deliver(session, second) == line.PUSH_SENT
+    # The same outbound message sent again (a retry after a crash) is deduplicated by LINE.
     client = line_client()
     try:
-        first = agent_replies.plan_agent_reply(session, conversation_id=conversation.id, text="您好",
-                                               user_id=agent.id, actor="a")
-        assert agent_replies.send_agent_reply(client, first) == line.REPLY_SENT
-        agent_replies.record_agent_delivery(session, message_id=first.message_id, delivery=line.REPLY_SENT)
-
-        second = agent_replies.plan_agent_reply(session, conversation_id=conversation.id, text="請問訂單編號？",
-                                                user_id=agent.id, actor="a")
-        assert agent_replies.send_agent_reply(client, second) == line.PUSH_SENT
-        # The same plan sent again (a double click, a retry) is deduplicated by LINE.
-        assert agent_replies.send_agent_reply(client, second) == line.PUSH_SENT
+        (again,) = sender.attempt(client, [second.outbound])
     finally:
         client.close()
+    assert again.state == "push_sent"
 
     sent = [m for m in line_sandbox.messages() if user in m["to"] and m["accepted"]]
     assert [m["endpoint"] for m in sent] == ["reply", "push"]

@@ -17,11 +17,12 @@ from tests.inbox.factories import arrive, event, line_user_id, store
 from toolkit.chatbot import agent_replies, bot, conversations, handoff, unanswered
 from toolkit.chatbot.config import load_bot_config
 from toolkit.chatbot.conversations import BOT, HUMAN, WAITING
+from toolkit.chatbot.deps import deliver
 from toolkit.chatbot.models import ChatMessage, UnansweredQuestion
 from toolkit.consent import service as consent
 from toolkit.contacts import service as contacts
 from toolkit.inbox import handlers, jobs
-from toolkit.inbox.channel import line_client
+from toolkit.messaging.channel import line_client
 from toolkit.kit.errors import ConsentDenied
 from toolkit.line import client as line
 
@@ -316,12 +317,7 @@ def test_an_agent_answers_with_the_reply_token_the_silent_bot_left(session, chat
 
     plan = agent_replies.plan_agent_reply(session, conversation_id=conversation.id, text="收到，我幫您查詢",
                                           user_id=agent.id, actor=agent.email)
-    client = line_client()
-    try:
-        delivery = agent_replies.send_agent_reply(client, plan)
-    finally:
-        client.close()
-    agent_replies.record_agent_delivery(session, message_id=plan.message_id, delivery=delivery)
+    delivery = deliver(session, plan)
 
     assert plan.reply_token is not None and delivery == line.REPLY_SENT
     assert conversation.status == HUMAN and conversation.assignee_id == agent.id

@@ -12,12 +12,15 @@ from tests.inbox.conftest import line_sandbox, sandbox_server  # noqa: F401 - fi
 from toolkit import worker
 from toolkit.chatbot import agent_replies, bot, conversations, jobs
 from toolkit.chatbot.conversations import BOT, HUMAN
+from toolkit.chatbot.deps import deliver
 from toolkit.chatbot.models import ChatMessage
 from toolkit.inbox import handlers
-from toolkit.inbox.channel import line_client
+from toolkit.messaging.channel import line_client
 from toolkit.kit.clock import utcnow
 from toolkit.domains import PRODUCT
 from toolkit.line import client as line
+from toolkit.messaging import jobs as messaging_jobs
+from toolkit.messaging import service as messaging
 
 
 def test_jobs_are_declared_with_their_schedules():
@@ -67,20 +70,37 @@ def test_an_agent_push_line_did_not_take_is_retried_with_the_same_key(session, l
     assert plan.reply_token is None  # the customer wrote nothing lately: push
 
     line_sandbox.set_faults({"accept_then_500": 1.0})
-    client = line_client()
-    try:
-        sent = agent_replies.deliver_agent_reply(client, plan)
-    finally:
-        client.close()
-    agent_replies.record_agent_delivery(session, message_id=plan.message_id, delivery=sent.delivery, error=sent.error)
-    assert sent.delivery == line.PUSH_PENDING
+    assert deliver(session, plan) == line.PUSH_PENDING
+    (message,) = messaging.of_source(session, agent_replies.SOURCE, plan.message_id)
+    assert message.state == "queued" and message.next_attempt_at > utcnow()
 
     line_sandbox.set_faults({})
-    assert jobs.retry_agent_pushes() == 1
+    assert messaging_jobs.send_due() == 0  # not due yet: backoff
+    message.next_attempt_at = utcnow()
+    session.flush()
+    assert messaging_jobs.send_due() == 1
 
     session.expire_all()
     assert session.get(ChatMessage, plan.message_id).delivery == line.PUSH_SENT
     pushes = [m for m in line_sandbox.messages() if user in m["to"]]
     assert [m["status"] for m in pushes] == [500, 409]
     assert {m["retry_key"] for m in pushes} == {plan.retry_key}
-    assert jobs.retry_agent_pushes() == 0
+    assert messaging_jobs.send_due() == 0
+
+
+def test_an_agent_push_left_pending_by_an_earlier_version_is_handed_to_the_pipeline(session, line_sandbox):  # noqa: F811
+    contact = make_contact(session)
+    user = contact.identities[0].external_id
+    conversation = conversations.conversation_for(session, contact_id=contact.id)
+    legacy = conversations.add_message(session, conversation, direction="out", sender="agent", text="稍等",
+                                       delivery=line.PUSH_PENDING)
+    session.flush()
+
+    assert jobs.retry_agent_pushes() == 1
+    assert jobs.retry_agent_pushes() == 0  # handed over once
+    assert messaging_jobs.send_due() == 1
+
+    session.expire_all()
+    assert session.get(ChatMessage, legacy.id).delivery == line.PUSH_SENT
+    (push,) = [m for m in line_sandbox.messages() if user in m["to"]]
+    assert push["retry_key"] == line.retry_key("agent-reply", str(legacy.id))

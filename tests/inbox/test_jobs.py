@@ -1,4 +1,5 @@
-"""The worker's side of the inbox: handle, answer through LINE (the sandbox), retry."""
+"""The worker's side of the inbox: handle, answer through LINE (the sandbox) by the
+outbound pipeline, retry."""
 
 from __future__ import annotations
 
@@ -18,13 +19,28 @@ from toolkit.inbox import handlers, jobs, service
 from toolkit.inbox.handlers import Outcome
 from toolkit.inbox.models import WebhookEvent
 from toolkit.line.client import text_message
+from toolkit.messaging import jobs as messaging_jobs
+from toolkit.messaging import sender
+from toolkit.messaging import service as messaging
+from toolkit.messaging.models import OutboundMessage
 from toolkit.settings import get_settings
 
 
 def run_worker(session) -> None:
-    while jobs.process_events():
+    while jobs.process_events() + messaging_jobs.send_due():
         pass
     session.expire_all()
+
+
+def outbound_of(session, row) -> OutboundMessage:
+    (message,) = messaging.of_source(session, service.REPLY_SOURCE, row.id)
+    return message
+
+
+def lease_runs_out(session, row) -> None:
+    message = outbound_of(session, row)
+    message.locked_until = message.created_at
+    session.flush()
 
 
 def sent(line_sandbox, user):
@@ -83,10 +99,12 @@ def test_line_down_retries_the_push_with_the_same_key_and_sends_once(session, li
     (row,) = arrive(session, line_sandbox, event("follow", user), valid_tokens=False)
     line_sandbox.set_faults({"accept_then_500": 1.0})
     run_worker(session)
-    assert row.status == "pending" and row.delivery == "push_pending"  # retried later
+    assert row.status == "done" and row.delivery == "push_pending"  # its message is retried later
+    message = outbound_of(session, row)
+    assert (message.state, message.attempts) == ("queued", 1) and message.next_attempt_at > message.created_at
 
     line_sandbox.set_faults({})
-    row.next_attempt_at = row.received_at
+    message.next_attempt_at = message.created_at
     session.flush()
     run_worker(session)
 
@@ -200,20 +218,20 @@ def test_each_users_replies_go_out_in_the_order_their_events_arrived(session, li
     line_sandbox.set_faults({"latency_ms": 30})  # sends overlap only if they run side by side
     in_flight, most = 0, 0
     lock = threading.Lock()
-    real_send_one = jobs.send_one
+    real_deliver = sender.deliver
 
-    def counting_send_one(client, reply):
+    def counting_deliver(client, row):
         nonlocal in_flight, most
         with lock:
             in_flight += 1
             most = max(most, in_flight)
         try:
-            return real_send_one(client, reply)
+            return real_deliver(client, row)
         finally:
             with lock:
                 in_flight -= 1
 
-    monkeypatch.setattr(jobs, "send_one", counting_send_one)
+    monkeypatch.setattr(sender, "deliver", counting_deliver)
 
     run_worker(session)
 
@@ -251,40 +269,47 @@ def test_a_worker_killed_after_sending_never_sends_again(session, line_sandbox, 
     (row,) = arrive(session, line_sandbox, event("message", user, text="once"))
 
     def killed(*args, **kwargs):
-        raise SystemExit("worker killed before it recorded the sends")
+        raise SystemExit("worker killed before it recorded the send")
 
     with monkeypatch.context() as patched, pytest.raises(SystemExit):
-        patched.setattr(service, "record_sends", killed)
+        patched.setattr(messaging, "record", killed)
         jobs.process_events()
     session.expire_all()
-    assert (row.status, row.delivery) == ("processing", "reply_pending")  # committed before sending
-    row.locked_until = row.received_at  # the lease runs out
-    session.flush()
+    assert (row.status, row.delivery) == ("done", "reply_pending")  # committed before sending
+    assert outbound_of(session, row).state == "sending"
+    assert len(sent(line_sandbox, user)) == 1
+    lease_runs_out(session, row)
 
     run_worker(session)
 
+    # The retry tried the reply token once more; LINE refused it as used, so no push either.
     assert len(sent(line_sandbox, user)) == 1
-    assert (row.status, row.delivery) == ("done", "unknown") and "not resent" in row.last_error
+    assert (row.status, row.delivery) == ("done", "unknown") and "not pushed" in row.last_error
+    assert [m["endpoint"] for m in line_sandbox.messages() if user in m["to"]] == ["reply"]
 
 
-def test_a_worker_killed_before_sending_sends_nothing_rather_than_risk_two(session, line_sandbox, echo_handler,
-                                                                         monkeypatch):
+def test_a_worker_killed_before_sending_answers_once_when_its_lease_runs_out(session, line_sandbox, echo_handler,
+                                                                            monkeypatch):
     user = line_user_id()
     (row,) = arrive(session, line_sandbox, event("message", user, text="maybe"))
-    def killed(client, replies):
+
+    def killed(*args, **kwargs):
         raise SystemExit("worker killed before it sent anything")
 
     with monkeypatch.context() as patched, pytest.raises(SystemExit):
-        patched.setattr(jobs, "send_replies", killed)
+        patched.setattr(sender, "attempt", killed)
         jobs.process_events()
     session.expire_all()
-    row.locked_until = row.received_at
-    session.flush()
+    assert sent(line_sandbox, user) == []
+    run_worker(session)
+    assert sent(line_sandbox, user) == []  # leased: nobody else sends it before the lease runs out
+    lease_runs_out(session, row)
 
     run_worker(session)
 
-    assert sent(line_sandbox, user) == []  # at most once: it may have gone out
-    assert (row.status, row.delivery) == ("done", "unknown")
+    (answer,) = sent(line_sandbox, user)
+    assert answer["endpoint"] == "reply" and answer["messages"][0]["text"] == "you said maybe"
+    assert (row.status, row.delivery) == ("done", "reply_sent")
 
 
 def test_an_objection_anywhere_in_the_batch_withholds_its_replies(session, line_sandbox, echo_handler):
@@ -318,12 +343,14 @@ def test_without_a_channel_the_event_is_handled_and_only_its_reply_waits(session
 
     run_worker(session)
 
-    assert row.status == "pending" and row.handled_at is not None and row.delivery is None
-    assert row.last_error == service.NO_CHANNEL
+    assert row.status == "done" and row.handled_at is not None and row.delivery == "reply_pending"
+    assert row.last_error is not None and "TOOLKIT_LINE_CHANNEL_ACCESS_TOKEN" in row.last_error
     assert contacts.get_by_external_id(session, user) is not None  # the follow itself stands
+    message = outbound_of(session, row)
+    assert message.state == "queued" and message.reply_token  # kept for the retry
     monkeypatch.setenv("TOOLKIT_LINE_API_BASE", sandbox_url)
     get_settings.cache_clear()
-    row.next_attempt_at = row.received_at
+    message.next_attempt_at = message.created_at
     session.flush()
 
     run_worker(session)
@@ -398,7 +425,7 @@ def test_lanes_handle_a_claim_side_by_side_and_keep_each_user_in_order(committin
 
 def test_a_backlog_is_sent_in_the_background_in_each_users_order(committing_engine, line_sandbox, echo_handler,
                                                                   monkeypatch):
-    """Full claims hand their replies to the outbox and go on; a user's replies still leave
+    """Full claims hand their replies to the background sender and go on; a user's replies still leave
     in order across batches, and when process_events() says the inbox is empty nothing is
     left in flight."""
     factory = sessionmaker(bind=committing_engine, expire_on_commit=False)
@@ -412,13 +439,13 @@ def test_a_backlog_is_sent_in_the_background_in_each_users_order(committing_engi
         rows = arrive(session, line_sandbox, *(event("message", u, text=texts[u][n]) for n in range(5) for u in users))
         ids = [r.id for r in rows]
     handed_over = []
-    real_send = jobs.Outbox.send
+    real_submit = sender.Sender.submit
 
     def counted(self, client, replies):
         handed_over.append(len(replies))
-        return real_send(self, client, replies)
+        return real_submit(self, client, replies)
 
-    monkeypatch.setattr(jobs.Outbox, "send", counted)
+    monkeypatch.setattr(sender.Sender, "submit", counted)
 
     claims = []
     while claimed := jobs.process_events():
@@ -432,6 +459,6 @@ def test_a_backlog_is_sent_in_the_background_in_each_users_order(committing_engi
     for user in users:
         assert [m["messages"][0]["text"] for m in sent(line_sandbox, user)] == [f"you said {t}" for t in texts[user]]
     if committing_engine.dialect.name == "postgresql":
-        assert sum(handed_over) == len(ids)  # every reply went through the outbox
+        assert sum(handed_over) == len(ids)  # every reply went through the background sender
     else:
         assert handed_over == []  # SQLite: one writer, sent in line

@@ -1,12 +1,15 @@
-"""An agent's reply to a customer on LINE, in three steps so that no transaction is open
-while LINE is called: plan_agent_reply (in the request's transaction: checks, records the
-message as pending, decides reply token or push), deliver_agent_reply (no session: talks
-to LINE), and record_agent_delivery (a second, short transaction). Pushes LINE did not
-take yet are tried again by the chatbot.retry_agent_pushes job (pending_pushes)."""
+"""An agent's reply to a customer on LINE, through the outbound pipeline (messaging) so that
+no transaction is open while LINE is called: plan_agent_reply (in the request's
+transaction: checks, records the message as pending, enqueues its outbound message with
+the reply token if one is usable, leased to the request), then the request sends it after
+committing (chatbot.deps.deliver) and the pipeline tells record_agent_deliveries how it
+went. Pushes LINE did not take yet are retried by the sender loop (messaging.send_due)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,10 +27,15 @@ from toolkit.kit.clock import utcnow
 from toolkit.kit.errors import ConsentDenied, InvalidInput, NotFound
 from toolkit.line import client as line
 from toolkit.line.limits import MAX_TEXT_UTF16_UNITS, utf16_units
+from toolkit.messaging import service as messaging
+from toolkit.messaging.models import OutboundMessage, OutboundState
+from toolkit.messaging.schemas import Claimed, Outbound, Settled
 
 log = logging.getLogger(__name__)
 
-# An agent's message between plan_agent_reply and record_agent_delivery.
+# The outbound messages of agents (messaging.schemas.Outbound.source).
+SOURCE = "chatbot.agent_reply"
+# An agent's message until the pipeline reports how its send went.
 PENDING = "pending"
 # LINE's reply tokens last about a minute; ten seconds of margin for the agent's send.
 REPLY_TOKEN_TTL = timedelta(seconds=50)
@@ -61,12 +69,7 @@ class AgentReply:
     reply_token: str | None  # None: push
     messages: list[dict[str, Any]]
     retry_key: str  # X-Line-Retry-Key of the push
-
-
-@dataclass(frozen=True)
-class AgentDelivery:
-    delivery: str  # reply_sent, push_sent, push_pending (LINE may take it later), failed, unknown
-    error: str | None = None
+    outbound: Claimed | None = None  # its outbound message, leased to the caller to send
 
 
 def check_reply_text(text: str) -> str:
@@ -134,35 +137,19 @@ def plan_agent_reply(
                           author_id=user_id, delivery=PENDING, webhook_event_id=event.id if event else None)
     audit.record(session, actor=actor, action="chatbot.agent_reply", target_type="conversation",
                  target_id=conversation.id, details={"message_id": message.id, "via": "reply" if event else "push"})
-    return AgentReply(
+    reply = AgentReply(
         message_id=message.id, user_id=line_user, reply_token=event.reply_token if event else None,
         messages=[line.text_message(text)], retry_key=line.retry_key("agent-reply", str(message.id)),
     )
+    leased = messaging.enqueue_claimed(session, [_outbound(reply, conversation.contact_id)], now=now)
+    return dataclasses.replace(reply, outbound=leased[0] if leased else None)
 
 
-def deliver_agent_reply(client: line.LineClient, reply: AgentReply) -> AgentDelivery:
-    """Send a planned agent reply: the reply token first, push (with the reply's retry key,
-    so a repeat is answered 409 by LINE, not delivered twice) when it is missing or spent."""
-    if reply.reply_token:
-        delivery, result = line.send_reply(client, reply_token=reply.reply_token, messages=reply.messages,
-                                           push_allowed=True)
-        if delivery != line.PUSH_PENDING:
-            return AgentDelivery(delivery, result.error if result and delivery != line.REPLY_SENT else None)
-    return push_agent_reply(client, reply)
-
-
-def push_agent_reply(client: line.LineClient, reply: AgentReply) -> AgentDelivery:
-    result = client.push(reply.user_id, reply.messages, retry_key=reply.retry_key)
-    if result.delivered:
-        return AgentDelivery(line.PUSH_SENT)
-    if result.retryable:
-        return AgentDelivery(line.PUSH_PENDING, f"push got {result.status}: {result.error}")
-    return AgentDelivery(line.FAILED, f"push refused ({result.status}): {result.error}")
-
-
-def send_agent_reply(client: line.LineClient, reply: AgentReply) -> str:
-    """deliver_agent_reply's delivery state alone."""
-    return deliver_agent_reply(client, reply).delivery
+def _outbound(reply: AgentReply, contact_id: int) -> Outbound:
+    # Push allowed: service.chat answers the person's own conversation.
+    return Outbound(source=SOURCE, source_id=reply.message_id, contact_id=contact_id, recipient=reply.user_id,
+                    purpose=SERVICE_PURPOSE, messages=reply.messages, retry_key=reply.retry_key,
+                    reply_token=reply.reply_token, push_allowed=True)
 
 
 def record_agent_delivery(session: Session, *, message_id: int, delivery: str, error: str | None = None) -> None:
@@ -172,29 +159,48 @@ def record_agent_delivery(session: Session, *, message_id: int, delivery: str, e
     message.delivery = delivery[:16]
     if error:
         log.warning("agent message %s: %s (%s)", message_id, delivery, error)
-    if delivery in (line.FAILED, line.UNKNOWN):  # push_pending is retried (chatbot.retry_agent_pushes)
+    if delivery in (line.FAILED, line.UNKNOWN):  # push_pending is retried (messaging.send_due)
         audit.record(session, actor="system", action="chatbot.agent_reply.undelivered", target_type="chat_message",
                      target_id=message_id, details={"delivery": delivery, "error": (error or "")[:500]})
     session.flush()
 
 
-def pending_pushes(session: Session, *, limit: int = 100) -> list[AgentReply]:
-    """Agent messages whose push LINE has not taken yet (429, 5xx, timeout), to push again
-    with the same retry key — LINE answers 409 if an earlier try got through. Contacts
-    who may no longer be messaged are marked failed instead."""
+def record_agent_deliveries(session: Session, settled: Sequence[Settled]) -> None:
+    """The chatbot's delivery listener: how each agent message's send went."""
+    for one in settled:
+        if one.source_id is None:
+            continue
+        if one.state == OutboundState.QUEUED:  # LINE did not take it yet: the sender retries
+            delivery = line.PUSH_PENDING
+        elif one.state == OutboundState.SUPPRESSED:  # the person objected or blocked us meanwhile
+            delivery = line.FAILED
+        else:
+            delivery = str(one.state)
+        record_agent_delivery(session, message_id=one.source_id, delivery=delivery, error=one.error)
+
+
+def enqueue_legacy_pushes(session: Session, *, limit: int = 100) -> int:
+    """Agent messages left push_pending by a version from before the outbound pipeline,
+    handed to it with the retry key they had (LINE answers 409 if a push got through).
+    Contacts who may no longer be messaged are marked failed instead."""
+    has_outbound = select(OutboundMessage.id).where(
+        OutboundMessage.source == SOURCE, OutboundMessage.source_id == ChatMessage.id).exists()
     rows = session.scalars(
-        select(ChatMessage).where(ChatMessage.sender == AGENT, ChatMessage.delivery == line.PUSH_PENDING)
+        select(ChatMessage).where(ChatMessage.sender == AGENT, ChatMessage.delivery == line.PUSH_PENDING,
+                                  ~has_outbound)
         .order_by(ChatMessage.id).limit(limit)
     ).all()
-    plans = []
+    planned = []
     for message in rows:
         conversation = session.get(Conversation, message.conversation_id)
         if conversation is None or not may_chat(session, conversation.contact_id):
             message.delivery = line.FAILED
             continue
-        plans.append(AgentReply(
+        reply = AgentReply(
             message_id=message.id, user_id=_line_user_id(session, conversation.contact_id), reply_token=None,
             messages=[line.text_message(message.text)], retry_key=line.retry_key("agent-reply", str(message.id)),
-        ))
+        )
+        planned.append(_outbound(reply, conversation.contact_id))
+    messaging.enqueue(session, planned)
     session.flush()
-    return plans
+    return len(planned)

@@ -16,12 +16,15 @@ from toolkit.auth.deps import api_permission, page_permission
 from toolkit.auth.service import Actor
 from toolkit.chatbot import agent_replies, conversations, service
 from toolkit.chatbot.agent_replies import AgentReply
-from toolkit.chatbot.models import Conversation, FaqEntry
+from toolkit.chatbot.models import ChatMessage, Conversation, FaqEntry
 from toolkit.chatbot.schemas import MAX_KEY
-from toolkit.inbox.channel import NoChannel, line_client
+from toolkit.messaging.channel import NoChannel, line_client
 from toolkit.kit.deps import IdPath, SessionDep
 from toolkit.kit.errors import PermissionDenied
-from toolkit.line.client import FAILED
+from toolkit.messaging import sender
+from toolkit.messaging import service as messaging
+from toolkit.messaging.models import OutboundState
+from toolkit.messaging.schemas import SendOutcome
 
 READ, WRITE, AGENT = "faq.read", "faq.write", "chat.agent"
 
@@ -67,23 +70,28 @@ def agent_id(actor: Actor) -> int:
 
 
 def deliver(session: Session, reply: AgentReply) -> str:
-    """Send an agent's reply that `plan_agent_reply` stored, and record how it went.
+    """Send an agent's reply that `plan_agent_reply` stored and leased, and record how it
+    went; the message's delivery state.
 
-    The transaction that stored the message is committed first: the message exists before
-    LINE hears of it (a crash after the send leaves a message marked undelivered, never a
-    sent one we do not know about), and no transaction is held across the HTTP call (on
-    SQLite it would hold the write lock the sandbox and the webhook need). The delivery is
-    recorded in the next transaction, which the request commits."""
+    The transaction that stored the message and its outbound row is committed first: the
+    message exists before LINE hears of it (a crash after the send leaves a leased row
+    that the sender loop retries safely, never a sent one we do not know about), and no
+    transaction is held across the HTTP call (on SQLite it would hold the write lock the
+    sandbox and the webhook need). The outcome is recorded in the next transaction,
+    which the request commits."""
     session.commit()
-    try:
-        client = line_client()
-    except NoChannel as exc:
-        sent = agent_replies.AgentDelivery(FAILED, str(exc))
-    else:
+    if reply.outbound is not None:
         try:
-            sent = agent_replies.deliver_agent_reply(client, reply)
-        finally:
-            client.close()
-    agent_replies.record_agent_delivery(session, message_id=reply.message_id, delivery=sent.delivery,
-                                        error=sent.error)
-    return sent.delivery
+            client = line_client()
+        except NoChannel as exc:
+            outcomes = [SendOutcome(reply.outbound, OutboundState.FAILED, str(exc))]
+        else:
+            try:
+                outcomes = sender.attempt(client, [reply.outbound])
+            finally:
+                client.close()
+        messaging.record(session, outcomes)
+    message = session.get(ChatMessage, reply.message_id)
+    assert message is not None  # committed above
+    session.refresh(message)
+    return message.delivery or agent_replies.PENDING

@@ -1,7 +1,7 @@
 """What the FAQ chatbot contributes: the FAQ bank and conversations, their API and pages,
 the bot as the inbox's text handler, its jobs, the erasure of a person's chats, `toolkit faq`."""
 
-from toolkit.chatbot import bot, cli, conversations, jobs, models, pages, routes
+from toolkit.chatbot import agent_replies, bot, cli, conversations, jobs, models, pages, routes
 from toolkit.kit.domains import Domain
 
 DOMAIN = Domain(
@@ -13,4 +13,5 @@ DOMAIN = Domain(
     erasure_steps=[conversations.erase_contact],
     event_handlers={"text": bot.handle},
     cli_groups=[("faq", cli.app)],
+    delivery_listeners={agent_replies.SOURCE: agent_replies.record_agent_deliveries},
 )

@@ -1,5 +1,5 @@
 """Chatbot work in the worker: handing quiet conversations back to the bot, and agents'
-pushes that LINE did not take yet. (The bot itself is the inbox's text handler, declared
+pushes left pending by an earlier version. (The bot itself is the inbox's text handler, declared
 in toolkit/chatbot/domain.py.)"""
 
 from __future__ import annotations
@@ -9,9 +9,7 @@ import logging
 from toolkit import db
 from toolkit.chatbot import agent_replies, conversations, handoff
 from toolkit.chatbot.config import load_bot_config
-from toolkit.inbox.channel import NoChannel, line_client
 from toolkit.kit.background import job
-from toolkit.line.limits import MessageLimitError
 
 log = logging.getLogger(__name__)
 
@@ -30,27 +28,7 @@ def release_idle() -> int:
 
 @job("chatbot.retry_agent_pushes", cron="* * * * *")
 def retry_agent_pushes() -> int:
-    """Push again, with the same retry key, the agents' messages LINE answered with 429,
-    5xx or not at all: LINE answers 409 to a repeat it already has, so nothing arrives twice."""
+    """Hand agents' pushes left pending by a version from before the outbound pipeline to
+    it (the sender loop retries today's itself, with the same retry key)."""
     with db.session_scope() as session:
-        plans = agent_replies.pending_pushes(session)
-    if not plans:
-        return 0
-    try:
-        client = line_client()
-    except NoChannel:
-        return 0
-    outcomes = []
-    try:
-        for plan in plans:
-            try:
-                outcomes.append((plan.message_id, agent_replies.push_agent_reply(client, plan)))
-            except MessageLimitError as exc:
-                outcomes.append((plan.message_id, agent_replies.AgentDelivery("failed", str(exc))))
-    finally:
-        client.close()
-    with db.session_scope() as session:
-        for message_id, outcome in outcomes:
-            agent_replies.record_agent_delivery(session, message_id=message_id, delivery=outcome.delivery,
-                                                error=outcome.error)
-    return sum(1 for _, o in outcomes if o.delivery != "push_pending")
+        return agent_replies.enqueue_legacy_pushes(session)

@@ -1,7 +1,8 @@
 """What the inbox contributes: stored webhook events, the LINE webhook (a fast path past the
-router), its pages, the loop that handles events and the purge of old ones."""
+router), its pages, the loop that handles events (their replies go out through messaging,
+whose outcomes it listens to) and the purge of old ones."""
 
-from toolkit.inbox import jobs, models, pages, routes
+from toolkit.inbox import jobs, models, pages, routes, service
 from toolkit.kit.domains import Domain
 
 DOMAIN = Domain(
@@ -12,5 +13,6 @@ DOMAIN = Domain(
     fast_paths={("POST", routes.PATH): routes.webhook_asgi},
     jobs=[jobs.purge_handled],
     work_loops=[jobs.process_events],
-    worker_setup=[jobs.handle_events_with, jobs.finish_sends_when_stopping],
+    worker_setup=[jobs.handle_events_with],
+    delivery_listeners={service.REPLY_SOURCE: service.record_deliveries},
 )

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from toolkit.inbox import channel
-from toolkit.inbox.channel import NoChannel
+from toolkit.messaging import channel
+from toolkit.messaging.channel import NoChannel
 from toolkit.line.client import LineClient, SendResult
 
 WARN_SHARE = 0.8  # warn from 80 % of the quota used

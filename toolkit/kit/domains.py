@@ -3,9 +3,9 @@ every domain.
 
 Each domain package has a `domain.py` with one `DOMAIN = Domain(...)`: its tables, API and
 page routers, jobs and work loops, what it sets up in a worker, its erasure steps, its
-handlers of inbound events and its CLI groups. The composition root (`toolkit/domains.py`)
-lists the domains; the app, the worker, the CLI and Alembic read what they need from the
-`Product` it assembles. Nothing registers itself when imported.
+handlers of inbound events, its CLI groups and its listeners of outbound deliveries. The
+composition root (`toolkit/domains.py`) lists the domains; the app, the worker, the CLI
+and Alembic read what they need from the `Product` it assembles. Nothing registers itself when imported.
 
 This module knows no domain: it only says what a contribution looks like.
 """
@@ -27,6 +27,9 @@ ErasureStep = Callable[[Session, int], None]
 # What a domain sets up in a worker process while its loops run (e.g. the inbox installing
 # the product's event handlers); it returns how to undo it, or None.
 WorkerSetup = Callable[["Product"], Callable[[], None] | None]
+# `listener(session, settled)` hears, in the recording transaction, how the outbound
+# messages its domain enqueued under one source name went (messaging.schemas.Settled).
+DeliveryListener = Callable[[Session, Sequence[Any]], None]
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,12 @@ class Domain:
     # Handlers of inbound LINE events by kind: "text", or "postback:<data prefix>".
     event_handlers: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     cli_groups: Sequence[tuple[str, Any]] = ()  # (command name, typer.Typer)
+    # Listeners of the outbound pipeline, by the source name the domain enqueues under.
+    delivery_listeners: Mapping[str, DeliveryListener] = field(default_factory=dict)
 
 
 class CompositionError(RuntimeError):
-    """Two domains claim the same job, loop, handler or command."""
+    """Two domains claim the same job, loop, handler, command or delivery listener."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class Product:
     event_handlers: dict[str, Callable[..., Any]]
     cli_groups: dict[str, Any]
     fast_paths: dict[tuple[str, str], Any]
+    delivery_listeners: dict[str, DeliveryListener]
 
     @classmethod
     def of(cls, domains: Sequence[Domain]) -> Product:
@@ -72,6 +78,7 @@ class Product:
         handlers: dict[str, Callable[..., Any]] = {}
         groups: dict[str, Any] = {}
         fast: dict[tuple[str, str], Any] = {}
+        listeners: dict[str, DeliveryListener] = {}
         for domain in domains:
             for spec in map(spec_of_job, domain.jobs):
                 _claim(jobs, spec.name, spec, domain, "job")
@@ -83,7 +90,9 @@ class Product:
                 _claim(groups, name, group, domain, "command group")
             for route, app in domain.fast_paths.items():
                 _claim(fast, route, app, domain, "fast path")  # type: ignore[arg-type]
-        return cls(tuple(domains), jobs, loops, handlers, groups, fast)
+            for source, listener in domain.delivery_listeners.items():
+                _claim(listeners, source, listener, domain, "delivery listener")
+        return cls(tuple(domains), jobs, loops, handlers, groups, fast, listeners)
 
     @property
     def model_modules(self) -> list[ModuleType]:

@@ -13,15 +13,15 @@ from toolkit.inbox.service.events import (
     recent_users, retry_dead, set_delivery, store_events,
 )
 from toolkit.inbox.service.handling import (
-    FINAL_DELIVERY, NO_CHANNEL, REPLY_PENDING, SUPPRESSED, Reply, Sent, handle, handle_batch, load_channel_config,
-    record_sends,
+    FINAL_DELIVERY, NO_CHANNEL, REPLY_PENDING, REPLY_SOURCE, SUPPRESSED, handle, handle_batch, load_channel_config,
+    record_deliveries,
 )
 
 __all__ = [
     "DEAD", "DONE", "FINAL_DELIVERY", "HANDLED_TYPES", "IGNORED", "LEASE", "MAX_ATTEMPTS", "NO_CHANNEL", "PENDING",
-    "PROCESSING", "REPLY_PENDING", "STATUSES", "SUPPRESSED", "ChannelConfigError", "ClaimedEvent", "EventNotDead",
-    "EventNotFound", "EventPage", "Reply", "Sent", "backoff", "claim", "claimed_events", "count_by_status",
+    "PROCESSING", "REPLY_PENDING", "REPLY_SOURCE", "STATUSES", "SUPPRESSED", "ChannelConfigError", "ClaimedEvent", "EventNotDead",
+    "EventNotFound", "EventPage", "backoff", "claim", "claimed_events", "count_by_status",
     "describe", "event_page", "event_rows", "events_for_user", "fail", "finish", "get", "handle", "handle_batch",
-    "insert_statement", "list_events", "load_channel_config", "purge_handled", "recent_users", "record_sends",
+    "insert_statement", "list_events", "load_channel_config", "purge_handled", "recent_users", "record_deliveries",
     "retry_dead", "set_delivery", "store_events",
 ]

@@ -1,11 +1,14 @@
 """Handling events in the worker: what each one does to our data (handlers.py), the reply
-it plans, and a claimed batch handled in one transaction with a SAVEPOINT per event."""
+it plans, and a claimed batch handled in one transaction with a SAVEPOINT per event.
+
+A reply is an outbound message (the messaging domain) enqueued in the batch's transaction,
+leased to the worker, which sends it right after the commit; the event is done then, and
+its `delivery` follows the message's state (record_deliveries, a delivery listener)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,17 +24,22 @@ from toolkit.inbox.handlers import Outcome
 from toolkit.inbox.models import WebhookEvent
 from toolkit.inbox.schemas import ChannelConfig
 from toolkit.inbox.service.events import (
-    HANDLED_TYPES, IGNORED, ChannelConfigError, EventNotFound, describe, fail, finish_state, retry_state,
+    HANDLED_TYPES, IGNORED, ChannelConfigError, EventNotFound, describe, fail, finish_state,
 )
 from toolkit.kit.clock import utcnow
 from toolkit.kit.config_files import load_yaml_model
 from toolkit.kit.memo import memo_scope
 from toolkit.line import client as line
+from toolkit.messaging import service as messaging
+from toolkit.messaging.models import OutboundState
+from toolkit.messaging.schemas import Claimed, Outbound, Settled
 
 log = logging.getLogger(__name__)
 
-# Where a reply stands (webhook_event.delivery). reply_pending is committed before the reply
-# goes out, so that a worker stopped mid-send never sends it again.
+# The outbound messages the inbox enqueues (messaging.schemas.Outbound.source).
+REPLY_SOURCE = "inbox.reply"
+# Where a reply stands (webhook_event.delivery): reply_pending from the commit that planned
+# it until its outbound message is sent; then the message's end state.
 REPLY_PENDING = "reply_pending"
 SUPPRESSED = "suppressed"
 FINAL_DELIVERY = frozenset({line.REPLY_SENT, line.PUSH_SENT, line.UNKNOWN, line.FAILED, SUPPRESSED})
@@ -95,28 +103,6 @@ def _dispatch(session: Session, event: WebhookEvent, config: ChannelConfig, prof
 
 # --- a claimed batch ----------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Reply:
-    """A reply planned (and marked) in a batch's transaction, to be sent after its commit."""
-
-    event_id: int
-    webhook_event_id: str
-    user_id: str | None
-    reply_token: str | None
-    messages: list[dict[str, Any]]
-    push_allowed: bool  # push fallback: service.chat answers only
-    push_due: bool  # an earlier attempt's reply failed and its push (same retry key) is due
-
-
-@dataclass(frozen=True)
-class Sent:
-    """How sending one reply went."""
-
-    delivery: str | None  # the new delivery state; None: leave it as it is
-    error: str | None = None
-    retry_later: bool = False  # LINE did not take it yet: try the event again with backoff
-
-
 # The event columns a batch may set. Only those that changed are written (a None written to
 # the JSON column would store JSON null, not SQL NULL); rows changing the same columns go
 # out together as one executemany.
@@ -148,7 +134,7 @@ def handle_batch(
 def _handle_events(
     session: Session, events: Sequence[WebhookEvent], *, config: ChannelConfig,
     profiles: Mapping[int, dict[str, Any]], can_send: bool, now: datetime,
-) -> list[Reply]:
+) -> list[Claimed]:
     handled: list[tuple[Any, WebhookEvent, int | None]] = []
     for event in events:
         # The event's new values go into a draft, not the row: the savepoint then holds only
@@ -166,11 +152,11 @@ def _handle_events(
             fail(session, event_id=event.id, error=describe(exc), now=now)
             continue
         handled.append((draft, event, contact_id))
-    _withhold_ungated(session, handled)
+    whom = _withhold_ungated(session, handled)
     rows: list[dict[str, Any]] = []
-    replies: list[Reply] = []
+    replies: list[Outbound] = []
     for draft, event, _ in handled:
-        reply = _plan_reply(event, draft, can_send=can_send, now=now)
+        reply = _plan_reply(event, draft, contact_id=whom.get(event.id), can_send=can_send)
         if reply is not None:
             replies.append(reply)
         changed = {name: getattr(draft, name) for name in SETTLED if getattr(draft, name) != getattr(event, name)}
@@ -179,18 +165,22 @@ def _handle_events(
     rows.sort(key=lambda row: tuple(row))  # the same columns side by side: one executemany each
     if rows:
         session.execute(update(WebhookEvent), rows)  # by primary key
-    return replies
+    if not can_send:
+        messaging.enqueue(session, replies, now=now)
+        return []
+    return messaging.enqueue_claimed(session, replies, now=now)
 
 
-def _withhold_ungated(session: Session, handled: Sequence[tuple[Any, WebhookEvent, int | None]]) -> None:
+def _withhold_ungated(session: Session, handled: Sequence[tuple[Any, WebhookEvent, int | None]]) -> dict[int, int]:
     """The consent gate before any reply, asked once for a batch (after all its events, so
     an objection anywhere in it counts): a reply to a contact that service.chat does not
-    reach (objected, blocked, suppressed, erased, unknown) is withheld. Retries of a push
-    are asked again: the person may have objected since."""
+    reach (objected, blocked, suppressed, erased, unknown) is withheld. Returns the contact
+    each allowed reply goes to, by event id (the outbound message asks the gate again
+    whenever it is retried: the person may have objected since)."""
     due = [(target, event, contact_id) for target, event, contact_id in handled
            if target.replies and target.delivery not in FINAL_DELIVERY and target.delivery != REPLY_PENDING]
     if not due:
-        return
+        return {}
     whom: list[int | None] = []
     for _target, event, contact_id in due:
         if contact_id is None and event.user_id:  # a retry, or a handler that did not say
@@ -199,51 +189,55 @@ def _withhold_ungated(session: Session, handled: Sequence[tuple[Any, WebhookEven
         whom.append(contact_id)
     known = sorted({c for c in whom if c is not None})
     allowed = consent.allowed(session, known, purpose=handlers.SERVICE_PURPOSE, channel="line") if known else set()
-    for (target, _event, _), contact_id in zip(due, whom, strict=True):
+    reaches: dict[int, int] = {}
+    for (target, event, _), contact_id in zip(due, whom, strict=True):
         if contact_id in allowed:
+            reaches[event.id] = contact_id
             continue
         target.outcome = ((target.outcome or "") + "; reply withheld by the consent gate")[:200]
         if target.delivery is None:
             target.replies = None
         else:  # a planned push: keep what was planned, never send it
             target.delivery = SUPPRESSED
+    return reaches
 
 
-def _plan_reply(event: WebhookEvent, draft: Any, *, can_send: bool, now: datetime) -> Reply | None:
-    """Finish the draft if nothing is to be sent; else mark it and return its reply."""
+def _plan_reply(event: WebhookEvent, draft: Any, *, contact_id: int | None, can_send: bool) -> Outbound | None:
+    """Finish the draft; its reply, if one is to be sent, as an outbound message."""
+    finish_state(draft)
     if not draft.replies or draft.delivery in FINAL_DELIVERY:
-        finish_state(draft)
         return None
     if draft.delivery == REPLY_PENDING:
-        # An earlier attempt stopped after marking the reply: LINE may have it. Never twice.
+        # Left by a worker from before the outbound pipeline, stopped after marking the
+        # reply: LINE may have it. Never twice.
         draft.delivery, draft.last_error = line.UNKNOWN, "worker stopped mid-reply; not resent"
-        finish_state(draft)
         return None
-    if not can_send:
-        retry_state(draft, NO_CHANNEL, now)
-        return None
+    # push_pending: an attempt from before the pipeline whose reply failed; its push keeps
+    # the retry key it had, so LINE answers 409 if that push got through after all.
     push_due = draft.delivery == line.PUSH_PENDING
-    if not push_due:
-        draft.delivery = REPLY_PENDING
-    return Reply(
-        event_id=event.id, webhook_event_id=event.webhook_event_id, user_id=event.user_id,
-        reply_token=event.reply_token, messages=list(draft.replies["messages"]),
-        push_allowed=draft.replies.get("purpose") == handlers.SERVICE_PURPOSE and event.user_id is not None,
-        push_due=push_due,
+    draft.delivery = line.PUSH_PENDING if push_due else REPLY_PENDING
+    if not can_send:
+        draft.last_error = NO_CHANNEL
+    purpose = draft.replies.get("purpose") or handlers.SERVICE_PURPOSE
+    return Outbound(
+        source=REPLY_SOURCE, source_id=event.id, contact_id=contact_id, recipient=event.user_id or "",
+        purpose=purpose, messages=list(draft.replies["messages"]),
+        retry_key=line.retry_key("reply-push", event.webhook_event_id),
+        reply_token=None if push_due else event.reply_token,
+        push_allowed=purpose == handlers.SERVICE_PURPOSE and event.user_id is not None,
     )
 
 
-def record_sends(session: Session, *, sent: Mapping[int, Sent], now: datetime | None = None) -> None:
-    """After a batch's sends: each event's delivery, and its end (done, or a retry)."""
-    if not sent:
-        return
-    now = now or utcnow()
-    for event in session.scalars(select(WebhookEvent).where(WebhookEvent.id.in_(sorted(sent)))):
-        result = sent[event.id]
-        if result.delivery is not None:
-            event.delivery, event.last_error = result.delivery, result.error
-        if result.retry_later:
-            retry_state(event, result.error or "LINE did not take the message", now)
+def record_deliveries(session: Session, settled: Sequence[Settled]) -> None:
+    """The inbox's delivery listener: each reply's outbound state onto its event."""
+    rows = []
+    for one in settled:
+        if one.state == OutboundState.QUEUED:  # LINE did not take it yet: the sender retries
+            delivery = line.PUSH_PENDING if one.push_next else REPLY_PENDING
+        elif one.state == OutboundState.SENDING:
+            delivery = REPLY_PENDING
         else:
-            finish_state(event)
-    session.flush()
+            delivery = str(one.state)
+        rows.append({"id": one.source_id, "delivery": delivery, "last_error": one.error})
+    if rows:
+        session.execute(update(WebhookEvent), rows)

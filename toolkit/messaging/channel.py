@@ -1,5 +1,5 @@
-"""The LINE client the inbox talks through, built from settings: the worker answers with
-it and the quota page reads with it."""
+"""The LINE client the product talks through, built from settings: the sender sends with
+it, the inbox reads profiles and the quota page reads the quota with it."""
 
 from __future__ import annotations
 
