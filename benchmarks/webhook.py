@@ -23,7 +23,8 @@ Both are measured with LINE answering instantly, then with a --latency-ms round 
 After each of our bursts the script times the worker (a nice-19 child of serve, busy from
 the burst's first events on) draining what the burst left: `backlog_drain_s` is the time
 from the end of the burst until every event is done, and the worker's drain rate that
-backlog over that time, compared with the echo bot's rate of answered events (it answers
+backlog over that time (an event counts as drained once its reply's outbound message is
+sent, not when it is handled), compared with the echo bot's rate of answered events (it answers
 inside the request). Every figure is the median of --runs runs. At the end the database
 and the sandbox's record are checked: every event stored once, handled once (one follow
 consent per follower, no retries, none dead) and done, and every planned reply accepted
@@ -285,11 +286,15 @@ def recreate_database(server: str, name: str) -> str:
 
 
 def unfinished(conn: Any) -> tuple[int, int]:
-    """(pending or processing, dead) — through the status index, cheap enough to poll."""
+    """(events not answered yet, dead): events pending or processing, plus handled events
+    whose reply is still an unsent outbound message (queued or sending) — both through
+    their status indexes, cheap enough to poll."""
     row = conn.execute("SELECT count(*) FILTER (WHERE status IN ('pending', 'processing')), "
                        "count(*) FILTER (WHERE status = 'dead') FROM webhook_event "
                        "WHERE status IN ('pending', 'processing', 'dead')").fetchone()
-    return row[0], row[1]
+    (unsent,) = conn.execute("SELECT count(*) FROM outbound_message "
+                             "WHERE state IN ('queued', 'sending')").fetchone()
+    return row[0] + unsent, row[1]
 
 
 @dataclass(frozen=True)
@@ -338,6 +343,7 @@ def verify(dsn: str, line_url: str, *, expected_events: int, followers: int) -> 
         (follow_grants,) = conn.execute(
             "SELECT count(*) FROM consent_event WHERE source = 'follow' AND action = 'grant'").fetchone()
         (contacts,) = conn.execute("SELECT count(*) FROM contact").fetchone()
+        outbound = dict(conn.execute("SELECT state, count(*) FROM outbound_message GROUP BY 1").fetchall())
     record = httpx.get(f"{line_url}/_messages", timeout=60).json()
     accepted: dict[str, int] = {}
     for message in record:
@@ -362,8 +368,11 @@ def verify(dsn: str, line_url: str, *, expected_events: int, followers: int) -> 
         problems.append(f"{follow_grants:,} follow consents and {contacts:,} contacts for {followers:,} followers")
     if more or fewer:
         problems.append(f"LINE accepted more messages than planned for {more:,} users, fewer for {fewer:,}")
+    unsettled = {k: v for k, v in outbound.items() if k not in ("reply_sent", "push_sent")}
+    if unsettled:
+        problems.append(f"outbound messages not sent: {unsettled}")
     return ({"webhook_events": rows, "statuses": statuses, "events_tried_more_than_once": retried,
-             "deliveries": deliveries, "replies_planned": sum(planned.values()),
+             "deliveries": deliveries, "outbound_messages": outbound, "replies_planned": sum(planned.values()),
              "messages_accepted": sum(accepted.values()), "users_answered": len(accepted),
              "follow_consents": follow_grants, "contacts": contacts, "sandbox_requests": endpoints}, problems)
 

@@ -4,6 +4,8 @@ outbound pipeline, retry."""
 from __future__ import annotations
 
 import threading
+import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -16,6 +18,8 @@ from toolkit import db
 from toolkit.consent import service as consent
 from toolkit.contacts import service as contacts
 from toolkit.inbox import handlers, jobs, service
+from toolkit.inbox.service import events as events_service
+from toolkit.kit import clock
 from toolkit.inbox.handlers import Outcome
 from toolkit.inbox.models import WebhookEvent
 from toolkit.line.client import text_message
@@ -462,3 +466,42 @@ def test_a_backlog_is_sent_in_the_background_in_each_users_order(committing_engi
         assert sum(handed_over) == len(ids)  # every reply went through the background sender
     else:
         assert handed_over == []  # SQLite: one writer, sent in line
+
+
+def test_a_batch_still_being_handled_keeps_its_lease_so_no_other_worker_takes_it(committing_engine, line_sandbox,
+                                                                                 monkeypatch):
+    if committing_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: no second worker claims while a batch is handled")
+    factory = sessionmaker(bind=committing_engine, expire_on_commit=False)
+    monkeypatch.setattr(db, "get_sessionmaker", lambda: factory)
+    monkeypatch.setattr(db, "get_engine", lambda: committing_engine)
+    for module in (service, events_service):
+        monkeypatch.setattr(module, "LEASE", timedelta(seconds=3))  # renewed every second
+    user = line_user_id()
+    with db.session_scope() as session:
+        (row,) = arrive(session, line_sandbox, event("message", user, text="slow"))
+    taken_over = []
+
+    def slow_handler(s, ctx):
+        # Later than the lease would last without renewals; then wait for one.
+        with clock.moved(timedelta(seconds=10)):
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                with db.session_scope() as other:
+                    locked_until = other.get(WebhookEvent, row.id).locked_until
+                if locked_until > clock.utcnow():
+                    break
+                time.sleep(0.05)
+            with db.session_scope() as other:
+                taken_over.extend(service.claim(other, limit=10))
+        return Outcome("answered", [text_message("done")], ctx.contact.id)
+
+    previous = handlers.current_text_handler()
+    handlers.register_text_handler(slow_handler)
+    try:
+        assert jobs.process_events() == 1
+    finally:
+        handlers.register_text_handler(previous)
+
+    assert taken_over == []
+    assert len(sent(line_sandbox, user)) == 1

@@ -2,7 +2,9 @@
 
 A claimed batch costs two short transactions, not two or more per event:
   1. claim: lease up to BATCH due events (SKIP LOCKED on PostgreSQL) and commit, so that a
-     worker killed from here on leaves leases that expire, and attempts that count;
+     worker killed from here on leaves leases that expire, and attempts that count (the
+     lease is short and renewed while the batch is handled, so another worker takes over
+     a dead one's events within seconds, never a live one's);
   2. handle: every event in a SAVEPOINT of one transaction (a failing event rolls back
      alone and is retried with backoff), every other event finished, and its reply
      enqueued as an outbound message leased to this worker (the messaging domain) —
@@ -31,13 +33,17 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
+
+from sqlalchemy import Engine
 
 from toolkit import db
 from toolkit.inbox import service
 from toolkit.inbox.handlers import install_event_handlers
 from toolkit.kit.background import job, work_loop
 from toolkit.kit.domains import Product
+from toolkit.kit.leases import kept_alive
 from toolkit.line import client as line
 from toolkit.messaging import sender
 from toolkit.messaging.channel import NoChannel, line_client
@@ -62,14 +68,28 @@ def process_events() -> int:
         ids = service.claim(session, limit=BATCH * lanes)
         claimed = service.claimed_events(session, ids)
     if claimed:
-        parts = split_by_user(claimed, lanes)
-        if len(parts) == 1:
-            process_batch(parts[0], background=background)
-        else:
-            list(_lane_pool().map(lambda part: process_batch(part, background=background), parts))
+        with _leases_kept(ids):
+            parts = split_by_user(claimed, lanes)
+            if len(parts) == 1:
+                process_batch(parts[0], background=background)
+            else:
+                list(_lane_pool().map(lambda part: process_batch(part, background=background), parts))
     if background and len(claimed) < BATCH * lanes:
         sender.background_sender().wait()  # the inbox is empty: let nothing be in flight when we say so
     return len(claimed)
+
+
+def _leases_kept(ids: Sequence[int]) -> AbstractContextManager[None]:
+    """The claim's leases renewed while it is handled, from another connection: needs a
+    sessionmaker on an engine (not the tests' one joined connection)."""
+    if not isinstance(db.get_sessionmaker().kw.get("bind"), Engine):
+        return nullcontext()
+
+    def renew() -> None:
+        with db.session_scope() as session:
+            service.renew(session, ids)
+
+    return kept_alive(renew, every_s=service.LEASE.total_seconds() / 3, name="inbox-lease")
 
 
 def split_by_user(claimed: Sequence[service.ClaimedEvent], lanes: int) -> list[list[service.ClaimedEvent]]:

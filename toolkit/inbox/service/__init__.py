@@ -10,7 +10,7 @@ from toolkit.inbox.service.events import (
     DEAD, DONE, HANDLED_TYPES, IGNORED, LEASE, MAX_ATTEMPTS, PENDING, PROCESSING, STATUSES, ChannelConfigError,
     ClaimedEvent, EventNotDead, EventNotFound, EventPage, backoff, claim, claimed_events, count_by_status, describe,
     event_page, event_rows, events_for_user, fail, finish, get, insert_statement, list_events, purge_handled,
-    recent_users, retry_dead, set_delivery, store_events,
+    recent_users, renew, retry_dead, set_delivery, store_events,
 )
 from toolkit.inbox.service.handling import (
     FINAL_DELIVERY, NO_CHANNEL, REPLY_PENDING, REPLY_SOURCE, SUPPRESSED, handle, handle_batch, load_channel_config,
@@ -23,5 +23,5 @@ __all__ = [
     "EventNotFound", "EventPage", "backoff", "claim", "claimed_events", "count_by_status",
     "describe", "event_page", "event_rows", "events_for_user", "fail", "finish", "get", "handle", "handle_batch",
     "insert_statement", "list_events", "load_channel_config", "purge_handled", "recent_users", "record_deliveries",
-    "retry_dead", "set_delivery", "store_events",
+    "renew", "retry_dead", "set_delivery", "store_events",
 ]

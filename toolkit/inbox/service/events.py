@@ -37,7 +37,10 @@ class EventNotDead(Conflict):
 PENDING, PROCESSING, DONE, IGNORED, DEAD = "pending", "processing", "done", "ignored", "dead"
 STATUSES = (PENDING, PROCESSING, DONE, IGNORED, DEAD)
 MAX_ATTEMPTS = 8
-LEASE = timedelta(minutes=2)
+# How long a claimed event is its worker's. Short, so that another worker (or the restarted
+# one) takes over a dead worker's events while their reply tokens (about a minute) are
+# still good; a live worker renews it while it handles the batch (renew, inbox.jobs).
+LEASE = timedelta(seconds=30)
 HANDLED_TYPES = ("follow", "unfollow", "message", "postback")
 
 
@@ -109,6 +112,18 @@ def claim(session: Session, *, limit: int = 20, now: datetime | None = None) -> 
             .values(status=PROCESSING, locked_until=now + LEASE, attempts=WebhookEvent.attempts + 1)
         )
     return ids
+
+
+def renew(session: Session, ids: Sequence[int], *, now: datetime | None = None) -> int:
+    """Extend the lease of events this worker still has claimed; how many it still has."""
+    if not ids:
+        return 0
+    now = now or utcnow()
+    result = session.execute(
+        update(WebhookEvent).where(WebhookEvent.id.in_(list(ids)), WebhookEvent.status == PROCESSING)
+        .values(locked_until=now + LEASE)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
