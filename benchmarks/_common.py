@@ -147,3 +147,19 @@ def fail(message: str, code: int = 1) -> None:
     """Stop the benchmark with a message on stderr and a non-zero exit."""
     console.print(f"[bold red]error:[/bold red] {message}")
     raise SystemExit(code)
+
+
+PROTECTED_DATABASES = {"postgres", "template0", "template1", "test", "bench"}
+
+
+def recreate_database(server: str, name: str) -> str:
+    """Drop and create database `name` on the PostgreSQL at `server` (never one of the
+    protected ones, nor the test suite's); returns its URL."""
+    import psycopg
+
+    if name in PROTECTED_DATABASES or name.startswith("toolkit_test"):
+        fail(f"refusing to drop database {name!r}", 2)
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{server}/{name}"

@@ -60,11 +60,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import REPO_ROOT, emit, fail, log, step  # noqa: E402
+from _common import REPO_ROOT, emit, fail, log, recreate_database, step  # noqa: E402
 
 BENCHMARK = "webhook"
 SECRET = "bench-webhook-channel-secret-0123456789"  # a fixed channel secret, bench only
-PROTECTED = {"postgres", "template0", "template1", "test", "bench"}
 TARGET_EPS = 1500
 TARGET_P99_MS = 100
 BASELINE = "line-bot-sdk echo bot (Flask + WebhookHandler, gunicorn 2 sync workers, replies in the request)"
@@ -273,17 +272,6 @@ def running(command: list[str], *, env: dict[str, str], ready_url: str, name: st
 
 
 # --- the database --------------------------------------------------------------------------
-
-def recreate_database(server: str, name: str) -> str:
-    import psycopg
-
-    if name in PROTECTED or name.startswith("toolkit_test"):
-        fail(f"refusing to drop database {name!r}", 2)
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{server}/{name}"
-
 
 def unfinished(conn: Any) -> tuple[int, int]:
     """(events not answered yet, dead): events pending or processing, plus handled events

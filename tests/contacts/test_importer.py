@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from tests.contacts.factories import line_id, make_contact
@@ -351,23 +350,126 @@ def test_suppressed_unknown_identity_is_not_added(session: Session) -> None:
     assert service.get_by_external_id(session, ext) is None
 
 
-def test_a_row_the_database_refuses_is_rejected_and_the_rest_kept(
-    session: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    refused, kept = line_id(), line_id()
-    upsert = service.upsert_identity
+def refuse_names(session: Session, name: str) -> None:
+    """Make the database itself refuse a contact called `name` (a trigger, for this test's
+    transaction only), as it would a row that races a concurrent insert."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(
+            "CREATE FUNCTION pg_temp.refuse_name() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF NEW.display_name = '{name}' THEN RAISE check_violation USING MESSAGE = 'refused name'; END IF; "
+            "RETURN NEW; END $$"
+        ))
+        session.execute(text("CREATE TRIGGER refuse_name BEFORE INSERT OR UPDATE ON contact "
+                             "FOR EACH ROW EXECUTE FUNCTION pg_temp.refuse_name()"))
+    else:
+        session.execute(text(
+            "CREATE TEMP TRIGGER refuse_name BEFORE INSERT ON contact "
+            f"WHEN NEW.display_name = '{name}' BEGIN SELECT RAISE(ABORT, 'refused name'); END"
+        ))
 
-    def flaky(session: Session, **kwargs: Any) -> service.UpsertResult:
-        result = upsert(session, **kwargs)
-        if kwargs["external_id"] == refused:
-            raise IntegrityError("INSERT ...", {}, Exception("duplicate key value"))
-        return result
 
-    monkeypatch.setattr(service, "upsert_identity", flaky)
+def test_a_row_the_database_refuses_is_rejected_and_the_rest_of_its_batch_kept(session: Session) -> None:
+    refused, kept, later = line_id(), line_id(), line_id()
+    refuse_names(session, "Refused")
+    batch = importer.ImportRun(purposes=PURPOSES, actor="test", file="test.csv")
 
-    report = run(session, (2, {"external_id": refused}), (3, {"external_id": kept}))
+    batch.add_batch(session, [(2, {"external_id": kept, PUSH: "granted"}),
+                              (3, {"external_id": refused, "display_name": "Refused"}),
+                              (4, "expected 3 fields, found 1")])
+    batch.add_batch(session, [(5, {"external_id": later}), (6, {"external_id": kept})])
 
-    assert report.rejected == [(2, "the database refused the row (duplicate key value)")]
-    assert report.created == 1
+    report = batch.report
+    assert [line for line, _ in report.rejected] == [3, 4]
+    assert report.rejected[0][1].startswith("the database refused the row (") and "refused name" in report.rejected[0][1]
+    assert report.created == 2 and report.consent_changes == 1 and report.skipped_duplicate == [6]
     assert service.get_by_external_id(session, refused) is None
     assert service.get_by_external_id(session, kept) is not None
+    assert service.get_by_external_id(session, later) is not None
+
+
+# --- a batch at once is the same import as row by row -----------------------------------
+
+IDS = [f"U{n:032x}" for n in range(6)]
+decision_values = st.sampled_from(["granted", "withdrawn", ""])
+file_rows = st.fixed_dictionaries(
+    {"external_id": st.sampled_from(IDS)},
+    optional={"display_name": st.sampled_from(["Ann", "Bo", ""]), "locale": st.sampled_from(["zh-TW", "en", ""]),
+              PUSH: decision_values, CHAT: decision_values},
+)
+starting_points = st.fixed_dictionaries({
+    external_id: st.one_of(
+        st.none(),
+        st.just("suppressed"),
+        st.tuples(st.sampled_from(["Ann", "Cy"]),
+                  st.dictionaries(st.sampled_from([PUSH, CHAT]), st.sampled_from(["grant", "withdraw", "object"]))),
+    )
+    for external_id in IDS
+})
+
+
+def prepare(session: Session, start: dict[str, Any]) -> None:
+    for external_id, what in start.items():
+        if what == "suppressed":
+            consent.suppress(session, identities=[("line", external_id)], reason="objection")
+        elif what is not None:
+            make_contact(session, external_id=external_id, display_name=what[0], consent_to=what[1])
+
+
+def outcome(session: Session) -> dict[str, Any]:
+    """What the import left, by identity: name, locale, each purpose's state, event count."""
+    found = {}
+    for external_id in IDS:
+        contact = service.get_by_external_id(session, external_id)
+        if contact is None:
+            continue
+        found[external_id] = (
+            contact.display_name, contact.locale,
+            {code: s["state"] for code, s in consent.status(session, contact_id=contact.id).items()},
+            session.scalar(select(func.count()).select_from(ConsentEvent).where(ConsentEvent.contact_id == contact.id)),
+        )
+    return found
+
+
+@given(start=starting_points, lines=st.lists(file_rows, max_size=12), batch_size=st.integers(1, 5))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_batches_import_exactly_what_row_by_row_imports(
+    session: Session, start: dict[str, Any], lines: list[dict[str, str]], batch_size: int,
+) -> None:
+    numbered = list(enumerate(lines, start=2))
+    results = {}
+    for way in ("row by row", "in batches"):
+        savepoint = session.begin_nested()
+        prepare(session, start)
+        if way == "row by row":
+            report = row_by_row(session, numbered)
+        else:
+            run = importer.ImportRun(purposes=PURPOSES, actor="test", file="f.csv")
+            for at in range(0, len(numbered), batch_size):
+                run.add_batch(session, numbered[at : at + batch_size])
+            report = run.report
+        results[way] = (report.as_dict(), report.skipped_duplicate, report.skipped_suppressed, report.rejected,
+                        outcome(session))
+        savepoint.rollback()
+
+    assert results["in batches"] == results["row by row"]
+
+
+def row_by_row(session: Session, numbered: list[tuple[int, dict[str, str]]]) -> importer.ImportReport:
+    """The import as it was before batches (and as a refused batch still does it): a
+    savepoint, a suppression check, a lookup and a consent record per row."""
+    report = importer.ImportReport()
+    seen: set[str] = set()
+    for line, row in numbered:
+        try:
+            parsed = parse_row(row, PURPOSES)
+        except RowRejected as exc:
+            report.rejected.append((line, exc.message))
+            continue
+        if parsed.external_id in seen:
+            report.skipped_duplicate.append(line)
+            continue
+        result = importer.import_row(session, parsed, actor="test", evidence={"file": "f.csv", "line": line})
+        report.count(line, result)
+        if result.outcome != importer.SUPPRESSED:
+            seen.add(parsed.external_id)
+    return report

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from toolkit.kit.importing import import_in_batches, summary
+from toolkit.kit.importing import import_batches, summary
 from toolkit.consent import service as consent
 from toolkit.contacts import importer, service
 from toolkit.db import session_scope
@@ -26,7 +26,8 @@ def import_contacts(
         purposes = {p.code for p in consent.list_purposes(session)}
     source = importer.inspect_file(file, purposes)
     run = importer.ImportRun(purposes=purposes, actor=actor, file=file.name)
-    import_in_batches(tabular.read_rows(source), lines=source.lines, add=run.add)
+    import_batches(tabular.read_rows(source), lines=source.lines, add_batch=run.add_batch,
+                   batch_rows=importer.BATCH_ROWS)
     report = run.report
     with session_scope() as session:
         importer.record_summary(session, report=report, file=file.name, actor=actor)

@@ -30,12 +30,25 @@ def import_in_batches(
 ) -> None:
     """Feed every row to `add` (which records its own outcome), committing every
     BATCH_ROWS rows, with a progress bar by line number up to `lines`."""
+
+    def add_each(session: Session, batch: list[tabular.NumberedRow]) -> None:
+        for line, row in batch:
+            add(session, line, row)
+
+    import_batches(rows, lines=lines, add_batch=add_each)
+
+
+def import_batches(
+    rows: Iterator[tabular.NumberedRow], *, lines: int,
+    add_batch: Callable[[Session, list[tabular.NumberedRow]], None], batch_rows: int = BATCH_ROWS,
+) -> None:
+    """Feed the rows to `add_batch` `batch_rows` at a time, one transaction a batch, with a
+    progress bar by line number up to `lines`."""
     with progress_bar("importing") as progress:
         task = progress.add_task("import", total=lines)
-        while batch := list(islice(rows, BATCH_ROWS)):
+        while batch := list(islice(rows, batch_rows)):
             with session_scope() as session:
-                for line, row in batch:
-                    add(session, line, row)
+                add_batch(session, batch)
             progress.update(task, completed=batch[-1][0])
         progress.update(task, completed=lines)
 

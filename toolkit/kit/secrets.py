@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 
 from pydantic import SecretStr
@@ -70,8 +71,14 @@ def get_secret(session: Session, name: str) -> str:
 
 def identity_hash(session: Session, channel: str, external_id: str) -> str:
     """Keyed hash of a channel identity; what suppression stores instead of the id itself."""
+    return identity_hasher(session, channel)(external_id)
+
+
+def identity_hasher(session: Session, channel: str) -> Callable[[str], str]:
+    """identity_hash for many ids of one channel, with the key looked up once."""
     key = get_secret(session, SUPPRESSION_KEY).encode()
-    return hmac.new(key, f"{channel}:{external_id}".encode(), hashlib.sha256).hexdigest()
+    prefix = f"{channel}:"
+    return lambda external_id: hmac.new(key, (prefix + external_id).encode(), hashlib.sha256).hexdigest()
 
 
 def clear_cache() -> None:

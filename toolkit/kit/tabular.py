@@ -158,5 +158,10 @@ def import_line(
     except RowRejected as exc:
         rejected.append((line, exc.message))
     except (IntegrityError, DataError) as exc:  # the row's savepoint has been rolled back
-        detail = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
-        rejected.append((line, f"the database refused the row ({detail})"))
+        rejected.append((line, refusal(exc)))
+
+
+def refusal(exc: IntegrityError | DataError) -> str:
+    """Why the database refused a row, in one line."""
+    detail = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+    return f"the database refused the row ({detail})"
