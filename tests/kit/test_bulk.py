@@ -3,19 +3,18 @@ from the target table's own keys."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, Integer, String, select
 from sqlalchemy.orm import Session
 
 from tests.contacts.factories import make_contact
 from toolkit.contacts.models import Contact
 from toolkit.kit import bulk
 
-staging = Table(
-    "kit_bulk_test_row", MetaData(),
+staging = bulk.staging_table(
+    "kit_bulk_test_row",
     Column("line", Integer, primary_key=True),
     Column("name", String(50)),
     Column("new_id", Integer),
-    prefixes=["TEMPORARY"],
 )
 
 

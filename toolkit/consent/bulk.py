@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (BigInteger, Column, Integer, MetaData, String, Table, Text, and_, case, cast, delete,
+from sqlalchemy import (BigInteger, Column, Integer, String, Text, and_, case, cast, delete,
                         exists, func, literal, or_, select, true)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,8 +23,8 @@ from toolkit.db import UtcDateTime
 from toolkit.kit import bulk
 from toolkit.kit.errors import InvalidInput
 
-staged_decision = Table(
-    "consent_import_decision", MetaData(),
+staged_decision = bulk.staging_table(
+    "consent_import_decision",
     Column("seq", Integer, primary_key=True),
     Column("ref", Integer, nullable=False),
     Column("contact_id", BigInteger, nullable=False),
@@ -32,7 +32,6 @@ staged_decision = Table(
     Column("action", String(16), nullable=False),
     Column("evidence", Text, nullable=False),
     Column("event_id", BigInteger),
-    prefixes=["TEMPORARY"],
 )
 COLUMNS = ("seq", "ref", "contact_id", "purpose_id", "action", "evidence")
 event = ConsentEvent.__table__

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, and_, func, literal, or_, select, true, update
+from sqlalchemy import BigInteger, Column, Integer, String, and_, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from toolkit.contacts.models import Contact, ContactIdentity
@@ -16,8 +16,8 @@ from toolkit.kit import bulk
 
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
 
-staged_contact = Table(
-    "contact_import_row", MetaData(),
+staged_contact = bulk.staging_table(
+    "contact_import_row",
     Column("line", Integer, primary_key=True),
     Column("external_id", String(128), nullable=False),
     Column("external_hash", String(64), nullable=False),
@@ -25,7 +25,6 @@ staged_contact = Table(
     Column("locale", String(16)),
     Column("contact_id", BigInteger),
     Column("outcome", String(16)),
-    prefixes=["TEMPORARY"],
 )
 COLUMNS = ("line", "external_id", "external_hash", "display_name", "locale")
 contact = Contact.__table__

@@ -261,14 +261,10 @@ class ImportRun:
         self.seen.add([k.external_hash for k in kept if k.line in results and results[k.line].outcome != SUPPRESSED])
 
     def _parsed(self, batch: Sequence[tabular.NumberedRow]) -> list[tuple[int, ContactRow]]:
-        parsed = []
+        parsed: list[tuple[int, ContactRow]] = []
         for line, row in batch:
-            try:
-                if isinstance(row, str):
-                    raise RowRejected(row)
-                parsed.append((line, parse_row(row, self.purposes)))
-            except RowRejected as exc:
-                self.report.rejected.append((line, exc.message))
+            tabular.import_line(self.report.rejected, line, row,
+                                lambda n, r: parsed.append((n, parse_row(r, self.purposes))))
         return parsed
 
     def _kept(self, session: Session, parsed: list[tuple[int, ContactRow]]) -> list[KeptRow]:

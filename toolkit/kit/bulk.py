@@ -10,13 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, delete, func, select, text, update
+from sqlalchemy import Column, ColumnElement, MetaData, Table, delete, func, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 
 
 def on_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
+
+
+def staging_table(name: str, *columns: Column[Any]) -> Table:
+    """A temporary table, on a MetaData of its own (see above)."""
+    return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
 
 
 def fresh_staging(session: Session, table: Table) -> None:
