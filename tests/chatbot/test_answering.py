@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from tests.chatbot.factories import make_entry, make_retail_bank
 from tests.llm.fixtures import (  # noqa: F401 - fixtures
-    EMBEDDING_MODEL, TIMEOUT_S, fake_llm, fake_server, llm_configured, llm_off, llm_on,
+    EMBEDDING_MODEL, HANG_S, TIGHT_TIMEOUT_S, fake_llm, fake_server, llm_configured, llm_off, llm_on,
+    llm_on_tight_budget,
 )
 from toolkit.chatbot import answering, expand, service
 from toolkit.chatbot.answering import (
@@ -30,8 +31,10 @@ from toolkit.settings import REPO_ROOT, get_settings
 RETAIL_BANK = REPO_ROOT / "eval-data" / "queries" / "retail_bank.jsonl"
 QUERIES = ["運費多少", "我要退貨", "點數怎麼用", "你們有賣點數卡嗎", "今天天氣好嗎", "😀"]
 EMBEDDINGS, CHAT = "/v1/embeddings", "/v1/chat/completions"
-# The answer's budget plus what the fake and the database need around it.
-BOUND_S = TIMEOUT_S + 0.75
+# A failing model's answer comes within its tight budget plus what a busy machine needs
+# around it: far less than the fake's hang, so a wait for the hang fails the test.
+BOUND_S = TIGHT_TIMEOUT_S + 5.0
+assert BOUND_S < HANG_S / 2
 
 
 @pytest.fixture(autouse=True)
@@ -190,8 +193,9 @@ def test_customer_identifiers_never_reach_the_model(session: Session, llm_on: Fa
 @pytest.mark.parametrize("fault", ["429", "500", "timeout", "malformed", "junk"])
 @pytest.mark.parametrize("failing", [EMBEDDINGS, CHAT])
 def test_a_failing_model_gives_the_lexical_answer_in_bounded_time(
-    session: Session, llm_on: FakeLlmServer, fault: str, failing: str,
+    session: Session, llm_on_tight_budget: FakeLlmServer, fault: str, failing: str,
 ) -> None:
+    llm_on = llm_on_tight_budget
     make_retail_bank(session)
     before = {q: service.match(session, q) for q in ("運費多少錢", "你們有賣點數卡嗎")}
 
@@ -204,7 +208,10 @@ def test_a_failing_model_gives_the_lexical_answer_in_bounded_time(
         assert match == lexical
 
 
-def test_a_timeout_spends_the_budget_and_the_second_call_is_not_made(session: Session, llm_on: FakeLlmServer) -> None:
+def test_a_timeout_spends_the_budget_and_the_second_call_is_not_made(
+    session: Session, llm_on_tight_budget: FakeLlmServer,
+) -> None:
+    llm_on = llm_on_tight_budget
     make_retail_bank(session)
     llm_on.state.script("timeout")
 
@@ -223,17 +230,16 @@ def test_after_a_429_later_messages_do_not_wait_for_the_model(session: Session, 
     llm_on.state.script("429")
 
     answering.answer(session, "運費多少錢")
-    started = time.monotonic()
     match = answering.answer(session, "我要退貨")
 
-    assert time.monotonic() - started < 0.5
     assert match == service.match(session, "我要退貨")
-    assert len(llm_on.state.api_requests()) == 1
+    assert len(llm_on.state.api_requests()) == 1  # the second message did not call (nor wait for) the model
 
 
 def test_whatever_the_model_does_every_message_gets_an_answer_or_a_handoff(
-    session: Session, llm_on: FakeLlmServer,
+    session: Session, llm_on_tight_budget: FakeLlmServer,
 ) -> None:
+    llm_on = llm_on_tight_budget
     make_retail_bank(session)
     llm_on.state.hang_s = 3
     llm_on.state.set_rates({"500": 0.2, "malformed": 0.2, "junk": 0.2, "timeout": 0.05}, seed=7)

