@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from toolkit.kit.importing import import_batches, summary
 from toolkit.consent import service as consent
 from toolkit.contacts import importer, service
 from toolkit.db import session_scope
 from toolkit.kit import tabular
+from toolkit.kit.importing import import_batches, summary
+from toolkit.kit.secrets import identity_hasher
 
 app = typer.Typer(help="Contacts and their LINE identities.", no_args_is_help=True)
 
@@ -24,10 +25,11 @@ def import_contacts(
     """Import contacts. Exit 0: all imported or skipped; 1: some rows rejected; 2: unusable file."""
     with session_scope() as session:
         purposes = {p.code for p in consent.list_purposes(session)}
+        hash_of = identity_hasher(session, service.DEFAULT_CHANNEL)
     source = importer.inspect_file(file, purposes)
     run = importer.ImportRun(purposes=purposes, actor=actor, file=file.name)
-    import_batches(tabular.read_rows(source), lines=source.lines, add_batch=run.add_batch,
-                   batch_rows=importer.BATCH_ROWS)
+    import_batches(tabular.read_rows(source), lines=source.lines, add_batch=run.add_prepared,
+                   prepare=lambda batch: run.prepare(batch, hash_of), batch_rows=importer.BATCH_ROWS)
     report = run.report
     with session_scope() as session:
         importer.record_summary(session, report=report, file=file.name, actor=actor)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,6 +221,12 @@ class KeptRow:
     external_hash: str
 
 
+@dataclass(frozen=True)
+class PreparedBatch:
+    rows: list[KeptRow]  # parsed and hashed; not yet checked for suppression or duplicates
+    rejected: list[tuple[int, str]]
+
+
 @dataclass
 class ImportRun:
     """One pass over a file, a batch at a time: what happened so far, and the identities it
@@ -241,7 +247,21 @@ class ImportRun:
     def add_batch(self, session: Session, batch: Sequence[tabular.NumberedRow]) -> None:
         """Import lines from read_rows with a few set-based statements; a bad row is
         recorded as rejected, never raised."""
-        kept = self._kept(session, self._parsed(batch))
+        self.add_prepared(session, self.prepare(batch, identity_hasher(session, service.DEFAULT_CHANNEL)))
+
+    def prepare(self, batch: Sequence[tabular.NumberedRow], hash_of: Callable[[str], str]) -> PreparedBatch:
+        """The part of a batch's import that needs no database: its rows checked and their
+        identities hashed. Safe on another thread (it touches nothing of the run)."""
+        rejected: list[tuple[int, str]] = []
+        parsed: list[tuple[int, ContactRow]] = []
+        for line, row in batch:
+            tabular.import_line(rejected, line, row, lambda n, r: parsed.append((n, parse_row(r, self.purposes))))
+        return PreparedBatch([KeptRow(line, row, hash_of(row.external_id)) for line, row in parsed], rejected)
+
+    def add_prepared(self, session: Session, prepared: PreparedBatch) -> None:
+        """Import a prepared batch (add_batch is prepare, then this)."""
+        self.report.rejected.extend(prepared.rejected)
+        kept = self._kept(session, prepared.rows)
         if self.row_by_row:
             self._counted(self._row_by_row(session, kept), kept)
             return
@@ -260,17 +280,8 @@ class ImportRun:
             self.report.count(line, result)
         self.seen.add([k.external_hash for k in kept if k.line in results and results[k.line].outcome != SUPPRESSED])
 
-    def _parsed(self, batch: Sequence[tabular.NumberedRow]) -> list[tuple[int, ContactRow]]:
-        parsed: list[tuple[int, ContactRow]] = []
-        for line, row in batch:
-            tabular.import_line(self.report.rejected, line, row,
-                                lambda n, r: parsed.append((n, parse_row(r, self.purposes))))
-        return parsed
-
-    def _kept(self, session: Session, parsed: list[tuple[int, ContactRow]]) -> list[KeptRow]:
+    def _kept(self, session: Session, rows: list[KeptRow]) -> list[KeptRow]:
         """The rows to import: not suppressed, and each identity's first line in the file."""
-        hash_of = identity_hasher(session, service.DEFAULT_CHANNEL)
-        rows = [KeptRow(line, row, hash_of(row.external_id)) for line, row in parsed]
         suppressed = consent.suppressed_hashes(session, (r.external_hash for r in rows))
         imported_before = self.seen.contains([r.external_hash for r in rows])
         kept: list[KeptRow] = []
