@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
@@ -28,6 +30,7 @@ from toolkit.kit import secrets
 from toolkit.kit.errors import ToolkitError
 from toolkit.kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from toolkit.kit.openapi import operation_id
+from toolkit.kit.storable import encodable
 from toolkit.line.webhook import InboundEvent
 from toolkit.settings import SANDBOX_PREFIX, Settings, get_settings
 from toolkit.web import clock as clock_routes
@@ -146,6 +149,7 @@ def create_app(settings: Settings | None = None, *, worker_mode: WorkerMode = "n
     app.add_middleware(RequestContextMiddleware, fast_paths=product.fast_paths)
 
     app.add_exception_handler(ToolkitError, _error_response)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
 
     for router in product.api_routers:
         app.include_router(router)
@@ -158,6 +162,12 @@ def create_app(settings: Settings | None = None, *, worker_mode: WorkerMode = "n
         app.include_router(clock_routes.router)
         mount_sandbox(app, settings)
     return app
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    # FastAPI's own answer, but able to quote an input holding an unpaired surrogate
+    # (which it would fail to encode, turning a 422 into a 500).
+    return JSONResponse(status_code=422, content={"detail": encodable(jsonable_encoder(exc.errors()))})
 
 
 def mount_sandbox(app: FastAPI, settings: Settings) -> None:

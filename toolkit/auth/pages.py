@@ -19,6 +19,7 @@ from toolkit.settings import get_settings
 from toolkit.web.csrf import verify_csrf
 from toolkit.web.i18n import translator
 from toolkit.web.templating import render, request_locale, templates
+from toolkit.kit.storable import CleanText
 
 pages = APIRouter(include_in_schema=False)
 
@@ -75,10 +76,10 @@ def create_user(
     request: Request,
     session: SessionDep,
     admin: Admin,
-    email: Annotated[str, Form(max_length=254, pattern=EMAIL_PATTERN)],
-    password: Annotated[str, Form(max_length=200)],
+    email: Annotated[CleanText, Form(max_length=254, pattern=EMAIL_PATTERN)],
+    password: Annotated[CleanText, Form(max_length=200)],
     roles: RoleList,
-    display_name: Annotated[str, Form(max_length=200)] = "",
+    display_name: Annotated[CleanText, Form(max_length=200)] = "",
 ) -> Response:
     try:
         auth.create_user(session, email=email, password=password, roles=roles,
@@ -148,7 +149,7 @@ def create_token(
     request: Request,
     session: SessionDep,
     actor: TokenOwner,
-    name: Annotated[str, Form(max_length=100)],
+    name: Annotated[CleanText, Form(max_length=100)],
     days: Annotated[int | None, Form(ge=1, le=3650)] = None,
 ) -> Response:
     assert actor.user_id is not None  # page actors are always users

@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from toolkit.kit.storable import CleanText
+
 Role = Literal["admin", "editor", "approver", "ops", "agent", "privacy_officer"]
 ROLES: tuple[str, ...] = ("admin", "editor", "approver", "ops", "agent", "privacy_officer")
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -13,10 +15,10 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    email: str = Field(pattern=EMAIL_PATTERN, max_length=254)
-    password: str = Field(min_length=8, max_length=200)
+    email: CleanText = Field(pattern=EMAIL_PATTERN, max_length=254)
+    password: CleanText = Field(min_length=8, max_length=200)
     roles: list[Role] = Field(min_length=1)
-    display_name: str | None = Field(default=None, max_length=200)
+    display_name: CleanText | None = Field(default=None, max_length=200)
 
 
 class UserRead(BaseModel):

@@ -15,6 +15,7 @@ from toolkit.contacts import service as contacts
 from toolkit.contacts.models import Contact
 from toolkit.kit.deps import SessionDep
 from toolkit.web.csrf import verify_csrf
+from toolkit.kit.storable import CleanText
 
 pages = APIRouter(include_in_schema=False)
 
@@ -41,9 +42,9 @@ def change_consent(
     session: SessionDep,
     actor: Writer,
     contact: Annotated[Contact, Depends(load_contact)],
-    purpose: Annotated[str, Form(max_length=64)],
+    purpose: Annotated[CleanText, Form(max_length=64)],
     action: Annotated[Literal["grant", "withdraw", "object"], Form()],
-    note: Annotated[str, Form(max_length=500)] = "",
+    note: Annotated[CleanText, Form(max_length=500)] = "",
 ) -> RedirectResponse:
     service.record(
         session,

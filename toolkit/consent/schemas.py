@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from toolkit.kit.localised import Localised
+from toolkit.kit.storable import CleanJson, CleanText
 
 LawfulBasis = Literal["consent", "contract", "legitimate_interest", "legal_obligation"]
 ConsentAction = Literal["grant", "withdraw", "object"]
@@ -51,8 +52,8 @@ class PurposeRead(BaseModel):
 class ConsentChangeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    purpose: str = Field(min_length=1, max_length=64, examples=["marketing.line_push"])
-    evidence: dict[str, Any] = Field(default_factory=dict, description="Where and how the person said so.")
+    purpose: CleanText = Field(min_length=1, max_length=64, examples=["marketing.line_push"])
+    evidence: CleanJson = Field(default_factory=dict, description="Where and how the person said so.")
 
 
 class ConsentStatusItem(BaseModel):

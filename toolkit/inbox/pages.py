@@ -18,6 +18,7 @@ from toolkit.line.limits import USER_ID
 from toolkit.settings import get_settings
 from toolkit.web.csrf import verify_csrf
 from toolkit.web.templating import render
+from toolkit.kit.storable import CleanText
 
 pages = APIRouter(include_in_schema=False)
 
@@ -93,7 +94,7 @@ def simulate_event(
     _actor: Simulator,
     kind: Annotated[simulator.EventKind, Form()],
     user_id: Annotated[str, Form(pattern=f"^{USER_ID.pattern}$")],
-    text: Annotated[str, Form(max_length=simulator.MAX_TEXT)] = "",
+    text: Annotated[CleanText, Form(max_length=simulator.MAX_TEXT)] = "",
 ) -> dict[str, Any]:
     sent = simulator.send_event(get_settings(), channel_secret=request.app.state.line_channel_secret,
                                 kind=kind, user_id=user_id, text=text or None)

@@ -21,6 +21,7 @@ from toolkit.kit.metrics import observe_workers
 from toolkit.web.csrf import verify_csrf
 from toolkit.web.i18n import LOCALES, translator
 from toolkit.web.templating import render, request_locale
+from toolkit.kit.storable import CleanText
 
 pages = APIRouter(include_in_schema=False)
 system = APIRouter(tags=["system"])
@@ -50,8 +51,8 @@ def login_form(request: Request, next: str = "") -> Response:
 def login(
     request: Request,
     session: SessionDep,
-    email: Annotated[str, Form(max_length=254)],
-    password: Annotated[str, Form(max_length=200)],
+    email: Annotated[CleanText, Form(max_length=254)],
+    password: Annotated[CleanText, Form(max_length=200)],
     next: Annotated[str, Form()] = "",
 ) -> Response:
     try:
