@@ -473,3 +473,21 @@ def row_by_row(session: Session, numbered: list[tuple[int, dict[str, str]]]) -> 
         if result.outcome != importer.SUPPRESSED:
             seen.add(parsed.external_id)
     return report
+
+
+# --- the run's memory of identities it imported -----------------------------------------
+
+@settings(max_examples=60, deadline=None)
+@given(batches=st.lists(st.lists(st.integers(0, 40), max_size=12), max_size=12),
+       probe=st.lists(st.integers(0, 40), max_size=20))
+def test_seen_identities_knows_exactly_what_was_added(batches: list[list[int]], probe: list[int]) -> None:
+    # Few distinct high halves, so that keys sharing one (never in real hashes) are exercised.
+    def hashed(n: int) -> str:
+        return f"{n % 3:016x}{n:016x}" + "0" * 32
+
+    seen, added = importer.SeenIdentities(), set()
+    for batch in batches:
+        assert seen.contains([hashed(n) for n in batch]) == [n in added for n in batch]
+        seen.add([hashed(n) for n in batch])
+        added.update(batch)
+    assert seen.contains([hashed(n) for n in probe]) == [n in added for n in probe]

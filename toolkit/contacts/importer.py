@@ -192,26 +192,51 @@ def import_row(session: Session, row: ContactRow, *, actor: str, evidence: dict[
 
 class SeenIdentities:
     """The identities a run has imported, so that a later line with the same id is a
-    duplicate: 128-bit prefixes of their keyed hashes in one sorted array (16 bytes an
-    identity, where a set of a million ids would hold some 100 MB)."""
+    duplicate: the first 128 bits of their keyed hashes as two unsigned 64-bit halves (16
+    bytes an identity, where a set of a million ids would hold some 100 MB), in a few runs
+    sorted by the high half. A batch's keys are a new run; two runs of about the same size
+    are merged, so n identities cost O(n log n) in all, not a merge of everything per batch."""
 
     def __init__(self) -> None:
-        self._sorted = np.empty(0, dtype="S16")
+        self._runs: list[tuple[np.ndarray, np.ndarray]] = []
 
     @staticmethod
-    def _keys(external_hashes: Sequence[str]) -> np.ndarray:
-        return np.array([bytes.fromhex(h[:32]) for h in external_hashes], dtype="S16")
+    def _keys(external_hashes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        halves = np.frombuffer(b"".join(bytes.fromhex(h[:32]) for h in external_hashes), dtype=">u8")
+        return halves[0::2].astype(np.uint64), halves[1::2].astype(np.uint64)
+
+    @staticmethod
+    def _sorted(high: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        order = np.argsort(high)  # by the high half only: equal ones are scanned (below)
+        return high[order], low[order]
 
     def contains(self, external_hashes: Sequence[str]) -> list[bool]:
-        keys = self._keys(external_hashes)
-        if not len(self._sorted) or not len(keys):
-            return [False] * len(keys)
-        at = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
-        return (self._sorted[at] == keys).tolist()
+        if not external_hashes:
+            return []
+        high, low = self._keys(external_hashes)
+        # Searched in order: each search then starts where the last one ended.
+        order = np.argsort(high)
+        high, low = high[order], low[order]
+        found = np.zeros(len(high), dtype=bool)
+        for run_high, run_low in self._runs:
+            first = np.searchsorted(run_high, high, side="left")
+            last = np.searchsorted(run_high, high, side="right")
+            at = np.minimum(first, len(run_high) - 1)
+            found |= (first < last) & (run_low[at] == low)
+            # Keys sharing their high half (about never: 64 random bits) are checked one by one.
+            for i in np.flatnonzero(last - first > 1):
+                found[i] |= bool((run_low[first[i]:last[i]] == low[i]).any())
+        in_file_order = np.empty_like(found)
+        in_file_order[order] = found
+        return in_file_order.tolist()
 
     def add(self, external_hashes: Sequence[str]) -> None:
-        if external_hashes:
-            self._sorted = np.union1d(self._sorted, self._keys(external_hashes))
+        if not external_hashes:
+            return
+        self._runs.append(self._sorted(*self._keys(external_hashes)))
+        while len(self._runs) > 1 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
+            (high, low), (older_high, older_low) = self._runs.pop(), self._runs.pop()
+            self._runs.append(self._sorted(np.concatenate((older_high, high)), np.concatenate((older_low, low))))
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,7 @@ def _few_collections() -> Iterator[None]:
     measured tenth of the run). Objects from before the import are frozen out of its scans."""
     before = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+    gc.set_threshold(10_000, 10, 10)
     try:
         yield
     finally:
