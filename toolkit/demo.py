@@ -14,17 +14,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from toolkit.audit.models import AuditLog
 from toolkit.auth import service as auth
+from toolkit.auth.models import User
 from toolkit.chatbot import importer as faq_importer
 from toolkit.chatbot import service as faq
 from toolkit.consent import service as consent
 from toolkit.contacts import service as contacts
+from toolkit.contacts.models import Contact
 from toolkit.kit.clock import utcnow
 from toolkit.kit.errors import InvalidInput
 
 DEMO_DOMAIN = "demo.example"
+DEMO_ACTOR = "demo"  # in the audit log: how a later run knows the demo seeded this database
 DEMO_ROLES = ("admin", "editor", "approver", "ops", "agent", "privacy_officer")
 DEMO_CONTACTS = 300
 ID_NAMESPACE = uuid.UUID("0f4b2a7e-3c1d-4e5f-9a8b-7c6d5e4f3a2b")
@@ -55,7 +60,7 @@ def seed_users(session: Session) -> list[DemoLogin]:
         password = secrets.token_urlsafe(12)
         user = auth.get_user_by_email(session, email)
         if user is None:
-            auth.create_user(session, email=email, password=password, roles=[role], actor="demo")
+            auth.create_user(session, email=email, password=password, roles=[role], actor=DEMO_ACTOR)
         else:
             user.password_hash = auth.hash_password(password)
             user.active = True
@@ -78,21 +83,21 @@ def seed_contacts(session: Session, count: int = DEMO_CONTACTS) -> int:
         followed_at = start + timedelta(minutes=rng.randrange(0, 120 * 24 * 60))
         evidence = {"demo": True, "webhook_event_id": uuid.uuid5(ID_NAMESPACE, f"follow-{n}").hex}
         consent.grant(session, contact_id=contact_id, purpose="marketing.line_push", source="follow",
-                      actor="demo", evidence=evidence, occurred_at=followed_at)
+                      actor=DEMO_ACTOR, evidence=evidence, occurred_at=followed_at)
         roll = rng.random()
         later = followed_at + timedelta(days=rng.randrange(1, 30))
         if roll < 0.08:
             consent.withdraw(session, contact_id=contact_id, purpose="marketing.line_push", source="keyword",
-                             actor="demo", evidence={"demo": True, "text": "取消訂閱"}, occurred_at=later)
+                             actor=DEMO_ACTOR, evidence={"demo": True, "text": "取消訂閱"}, occurred_at=later)
         elif roll < 0.10:
             consent.object_to(session, contact_id=contact_id, purpose="marketing.line_push", source="admin",
-                              actor="demo", evidence={"demo": True, "note": "asked by phone"}, occurred_at=later)
+                              actor=DEMO_ACTOR, evidence={"demo": True, "note": "asked by phone"}, occurred_at=later)
         elif roll < 0.13:
             result.contact.identities[0].blocked_at = later
             result.contact.identities[0].followed = False
         if rng.random() < 0.35:
             consent.grant(session, contact_id=contact_id, purpose="marketing.profiling", source="form",
-                          actor="demo", evidence={"demo": True, "form": "membership-signup"},
+                          actor=DEMO_ACTOR, evidence={"demo": True, "form": "membership-signup"},
                           occurred_at=followed_at + timedelta(hours=1))
         created += 1
     session.flush()
@@ -113,7 +118,7 @@ def seed_faq(session: Session, *, config_dir: Path) -> dict[str, int]:
                 rows.append((line, row))
         if not rows:
             continue
-        report = faq_importer.import_rows(session, iter(rows), actor="demo", file=path.name)
+        report = faq_importer.import_rows(session, iter(rows), actor=DEMO_ACTOR, file=path.name)
         if report.rejected or report.skipped_duplicate:
             # The shipped bank is tested; a bad row here means the file was edited badly.
             line, problem = report.problems()[0]
@@ -122,7 +127,28 @@ def seed_faq(session: Session, *, config_dir: Path) -> dict[str, int]:
     return totals
 
 
-def seed(session: Session, *, config_dir: Path) -> list[DemoLogin]:
+class NotADemoDatabase(InvalidInput):
+    code = "not_a_demo_database"
+
+
+def refuse_unless_demo_database(session: Session, *, env: str) -> None:
+    """The demo adds six staff (an admin among them, password printed) and 300 invented
+    contacts with back-dated consent: only into an empty database or one it seeded before
+    (its audit records say so), and never in production."""
+    if env == "production":
+        raise NotADemoDatabase("toolkit demo never seeds a production database (TOOLKIT_ENV=production)")
+    if session.scalar(select(AuditLog.id).where(AuditLog.actor == DEMO_ACTOR).limit(1)) is not None:
+        return
+    held = {what: session.scalar(select(func.count()).select_from(model)) or 0
+            for what, model in (("staff users", User), ("contacts", Contact))}
+    if any(held.values()):
+        found = " and ".join(f"{n:,} {what}" for what, n in held.items() if n)
+        raise NotADemoDatabase(f"this database holds {found} and was not seeded by toolkit demo; "
+                               "point TOOLKIT_DATABASE_URL at an empty database for the demo")
+
+
+def seed(session: Session, *, config_dir: Path, env: str = "development") -> list[DemoLogin]:
+    refuse_unless_demo_database(session, env=env)
     consent.sync_from_config(session, config_dir)
     logins = seed_users(session)
     seed_contacts(session)

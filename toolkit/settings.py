@@ -130,6 +130,14 @@ class Settings(BaseSettings):
             clock.set_state(clock.parse_setting(self.clock_offset))
 
     @model_validator(mode="after")
+    def _no_sandbox_in_production(self) -> "Settings":
+        # The sandbox shows every message sent to anyone who asks (/sandbox/line/_messages).
+        if self.env == "production" and self.line_sandbox:
+            raise ValueError("TOOLKIT_LINE_SANDBOX serves every sent message to anonymous callers; "
+                             "it is for demos and tests, not production")
+        return self
+
+    @model_validator(mode="after")
     def _refuse_default_secrets_in_production(self) -> "Settings":
         if self.env != "production":
             return self

@@ -33,8 +33,10 @@ def test_create_with_prompted_password(session: Session) -> None:
         (("--email", "weak@example.com", "--role", "ops"), "short", "at least"),
         (("--email", "role@example.com", "--role", "wizard"), PASSWORD, "unknown role wizard"),
         (("--email", "taken@example.com", "--role", "ops"), PASSWORD, "already exists"),
+        (("--email", "notanemail", "--role", "ops"), PASSWORD, "is not an e-mail address"),
+        (("--email", "two words@example.com", "--role", "ops"), PASSWORD, "is not an e-mail address"),
     ],
-    ids=["weak", "role", "taken"],
+    ids=["weak", "role", "taken", "not-an-email", "space-in-email"],
 )
 def test_create_refusals_are_one_line(session: Session, args: tuple[str, ...], password: str, fragment: str) -> None:
     make_user(session, roles=["ops"], email="taken@example.com")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,9 +15,10 @@ from sqlalchemy.orm import Session
 
 from toolkit.audit import service as audit
 from toolkit.auth.models import ApiToken, User
-from toolkit.auth.schemas import ROLES
+from toolkit.auth.schemas import EMAIL_PATTERN, ROLES
 from toolkit.kit.clock import utcnow
 from toolkit.kit.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from toolkit.kit.storable import unstorable
 
 TOKEN_PREFIX = "tk_"
 MIN_PASSWORD_LENGTH = 8  # NIST SP 800-63B minimum; length beats composition rules
@@ -104,6 +106,14 @@ def require_permission(actor: Actor, permission: str) -> None:
         raise PermissionDenied(f"your role may not do this ({permission})")
 
 
+EMAIL_MAX_LENGTH = 254
+_email = re.compile(EMAIL_PATTERN)
+
+
+class InvalidEmail(InvalidInput):
+    code = "invalid_email"
+
+
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
@@ -122,6 +132,9 @@ def create_user(
     display_name: str | None = None,
 ) -> User:
     email = normalise_email(email)
+    # Syntax only, as the login form's: installs are often offline, so no DNS lookup.
+    if len(email) > EMAIL_MAX_LENGTH or not _email.fullmatch(email) or unstorable(email):
+        raise InvalidEmail(f"{email[:80]!r} is not an e-mail address (name@example.com)")
     _check_roles(roles)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise WeakPassword(f"password must have at least {MIN_PASSWORD_LENGTH} characters")

@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         settings = get_settings()
         migrate.upgrade(get_engine())
         with session_scope() as session:
-            logins = demo_brand.seed(session, config_dir=settings.config_dir)
+            logins = demo_brand.seed(session, config_dir=settings.config_dir, env=settings.env)
         host, port = host or settings.host, port or settings.port
         typer.echo(demo_brand.banner(logins, f"http://{host}:{port}"))
         if not seed_only:
