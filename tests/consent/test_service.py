@@ -123,3 +123,25 @@ def test_config_has_the_required_purposes(config_dir):
     assert purposes["service.chat"].lawful_basis == "contract"
     assert purposes["marketing.line_push"].lawful_basis == "consent"
     assert all(p.retention_days > 0 and p.notice.version for p in purposes.values())
+
+
+def test_erasure_keeps_the_decision_and_how_it_came_but_not_who_or_what_they_said(session):
+    person = make_contact(session)
+    consent.grant(session, contact_id=person.id, purpose=PUSH, source="api", actor="token:crm",
+                  evidence={"request_id": "r-1", "ip": "203.0.113.9", "user_agent": "Mozilla/5.0",
+                            "note": "called from 0912345678", "crm_id": "C-77"})
+    consent.withdraw(session, contact_id=person.id, purpose=PUSH, source="keyword",
+                     evidence={"webhook_event_id": "01W", "user_id": person.identities[0].external_id, "text": "退訂"})
+    other = make_contact(session)
+    consent.grant(session, contact_id=other.id, purpose=PUSH, source="admin", evidence={"note": "kept"})
+
+    contacts.erase(session, contact_id=person.id, actor="privacy")
+    session.expire_all()
+
+    events = session.scalars(select(ConsentEvent).where(ConsentEvent.contact_id == person.id)
+                             .order_by(ConsentEvent.id)).all()
+    assert [(e.action, e.source, e.actor) for e in events] == [("grant", "api", "token:crm"), ("withdraw", "keyword", None)]
+    assert [e.evidence for e in events] == [{"request_id": "r-1", "erased": True},
+                                            {"webhook_event_id": "01W", "erased": True}]
+    assert consent.status(session, contact_id=person.id)[PUSH]["state"] == "withdrawn"
+    assert session.scalar(select(ConsentEvent.evidence).where(ConsentEvent.contact_id == other.id)) == {"note": "kept"}

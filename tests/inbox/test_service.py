@@ -6,11 +6,13 @@ import os
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from tests.inbox.factories import event, line_user_id, store
 from toolkit.consent import service as consent
 from toolkit.contacts import service as contacts
 from toolkit.inbox import service
+from toolkit.inbox.models import WebhookEvent
 from toolkit.kit.clock import utcnow
 from toolkit.settings import REPO_ROOT
 
@@ -195,3 +197,26 @@ def test_the_channel_config_is_cached_and_read_again_when_the_file_changes(tmp_p
         service.load_channel_config(path)
     with pytest.raises(service.ChannelConfigError):
         service.load_channel_config(tmp_path / "missing.yaml")
+
+
+def test_erasure_blanks_the_persons_events_and_never_handles_the_rest(session):
+    user, other = line_user_id(), line_user_id()
+    handled = handle(session, event("follow", user), event("message", user, text="我住在信義路五段7號"))
+    for row in handled:
+        service.finish(session, event_id=row.id)  # as the worker ends them once the reply went
+    pending, dead = store(session, event("message", user, text="還在嗎"), event("message", user, text="喂"))
+    dead.status = service.DEAD
+    (kept,) = handle(session, event("message", other, text="運費多少"))
+    ended = [(row.status, row.outcome) for row in handled]
+
+    contacts.erase(session, contact_id=contacts.require_by_external_id(session, user).id, actor="privacy")
+    session.expire_all()
+
+    ids = [row.id for row in (*handled, pending, dead)]
+    rows = session.scalars(select(WebhookEvent).where(WebhookEvent.id.in_(ids)).order_by(WebhookEvent.id)).all()
+    assert [(r.event_type, r.user_id, r.reply_token, r.body, r.replies, r.last_error) for r in rows] == [
+        (kind, None, None, {}, None, None) for kind in ("follow", "message", "message", "message")]
+    assert [(r.status, r.outcome) for r in rows[2:]] == [(service.IGNORED, service.ERASED)] * 2
+    assert [(r.status, r.outcome) for r in rows[:2]] == ended  # how they ended stays
+    assert rows[0].webhook_event_id == handled[0].webhook_event_id
+    assert kept.user_id == other and kept.body["message"]["text"] == "運費多少"

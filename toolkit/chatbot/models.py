@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from toolkit.contacts.models import Contact
 from toolkit.db import Base, BigId, JsonDoc, UtcDateTime
 from toolkit.kit.clock import utcnow
+from toolkit.kit.personal import Personal
 
 
 class FaqEntry(Base):
@@ -22,18 +23,20 @@ class FaqEntry(Base):
     __tablename__ = "faq_entry"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    key: Mapped[str] = mapped_column(String(64), unique=True)
-    question: Mapped[str] = mapped_column(Text)
-    alt_questions: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
-    generated_questions: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
-    answer: Mapped[str] = mapped_column(Text)
-    category: Mapped[str] = mapped_column(String(100), default="")
-    locale: Mapped[str] = mapped_column(String(16), default="zh-TW")
+    key: Mapped[str] = mapped_column(String(64), unique=True, info={"personal": None})
+    # Brand content written by staff; a customer's question adopted from the unanswered queue
+    # is reworded into the brand's (the queue's row goes with the person).
+    question: Mapped[str] = mapped_column(Text, info={"personal": None})
+    alt_questions: Mapped[list[str]] = mapped_column(JsonDoc, default=list, info={"personal": None})
+    generated_questions: Mapped[list[str]] = mapped_column(JsonDoc, default=list, info={"personal": None})
+    answer: Mapped[str] = mapped_column(Text, info={"personal": None})
+    category: Mapped[str] = mapped_column(String(100), default="", info={"personal": None})
+    locale: Mapped[str] = mapped_column(String(16), default="zh-TW", info={"personal": None})
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    updated_by: Mapped[str] = mapped_column(String(200), default="system")
+    updated_by: Mapped[str] = mapped_column(String(200), default="system", info={"personal": Personal.IDENTIFIER})
 
     versions: Mapped[list[FaqEntryVersion]] = relationship(
         back_populates="entry", cascade="all, delete-orphan", order_by="FaqEntryVersion.version"
@@ -49,10 +52,10 @@ class FaqEntryVersion(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("faq_entry.id", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
-    content: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    content: Mapped[dict[str, Any]] = mapped_column(JsonDoc, info={"personal": None})
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    changed_by: Mapped[str] = mapped_column(String(200))
-    note: Mapped[str | None] = mapped_column(String(200))
+    changed_by: Mapped[str] = mapped_column(String(200), info={"personal": Personal.IDENTIFIER})
+    note: Mapped[str | None] = mapped_column(String(200), info={"personal": None})
 
     entry: Mapped[FaqEntry] = relationship(back_populates="versions")
 
@@ -64,12 +67,12 @@ class FaqDecision(Base):
     __tablename__ = "faq_decision"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    decision: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
-    report: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    decision: Mapped[dict[str, Any]] = mapped_column(JsonDoc, info={"personal": None})
+    report: Mapped[dict[str, Any]] = mapped_column(JsonDoc, info={"personal": None})
     examples: Mapped[int] = mapped_column(Integer)
-    source: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(200), info={"personal": None})
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    created_by: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(200), info={"personal": Personal.IDENTIFIER})
 
 
 class Conversation(Base):
@@ -82,9 +85,9 @@ class Conversation(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), unique=True)
-    status: Mapped[str] = mapped_column(String(16), default="bot", index=True)
+    status: Mapped[str] = mapped_column(String(16), default="bot", index=True, info={"personal": None})
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
-    handoff_reason: Mapped[str | None] = mapped_column(String(64))
+    handoff_reason: Mapped[str | None] = mapped_column(String(64), info={"personal": None})
     handoff_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Bot answers in a row that were "not sure": a trigger for handing off.
     misses: Mapped[int] = mapped_column(Integer, default=0)
@@ -103,16 +106,16 @@ class ChatMessage(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
-    direction: Mapped[str] = mapped_column(String(3))  # in | out
-    sender: Mapped[str] = mapped_column(String(16))
-    text: Mapped[str] = mapped_column(Text)
-    entry_key: Mapped[str | None] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(3), info={"personal": None})  # in | out
+    sender: Mapped[str] = mapped_column(String(16), info={"personal": None})
+    text: Mapped[str] = mapped_column(Text, info={"personal": Personal.FREE_TEXT})
+    entry_key: Mapped[str | None] = mapped_column(String(64), info={"personal": None})
     score: Mapped[float | None] = mapped_column(Float)
     answered: Mapped[bool | None] = mapped_column(Boolean)
     webhook_event_id: Mapped[int | None] = mapped_column(ForeignKey("webhook_event.id", ondelete="SET NULL"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     # For an agent's message: reply_sent, push_sent, failed (see toolkit.line.client).
-    delivery: Mapped[str | None] = mapped_column(String(16))
+    delivery: Mapped[str | None] = mapped_column(String(16), info={"personal": None})
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -124,14 +127,14 @@ class UnansweredQuestion(Base):
     __table_args__ = (Index("ix_unanswered_question_status_id", "status", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text, info={"personal": Personal.FREE_TEXT})
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
     message_id: Mapped[int | None] = mapped_column(ForeignKey("chat_message.id", ondelete="SET NULL"))
-    best_entry_key: Mapped[str | None] = mapped_column(String(64))
+    best_entry_key: Mapped[str | None] = mapped_column(String(64), info={"personal": None})
     score: Mapped[float] = mapped_column(Float, default=0.0)
-    status: Mapped[str] = mapped_column(String(16), default="open")
-    resolved_entry_key: Mapped[str | None] = mapped_column(String(64))
-    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="open", info={"personal": None})
+    resolved_entry_key: Mapped[str | None] = mapped_column(String(64), info={"personal": None})
+    resolved_by: Mapped[str | None] = mapped_column(String(200), info={"personal": Personal.IDENTIFIER})
     resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -148,9 +151,9 @@ class FaqEmbedding(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("faq_entry.id", ondelete="CASCADE"))
-    model: Mapped[str] = mapped_column(String(200))
+    model: Mapped[str] = mapped_column(String(200), info={"personal": None})
     version: Mapped[int] = mapped_column(Integer)  # the entry version first embedded with these texts
-    texts_sha256: Mapped[str] = mapped_column(String(64))
+    texts_sha256: Mapped[str] = mapped_column(String(64), info={"personal": None})
     dims: Mapped[int] = mapped_column(Integer)
     n_vectors: Mapped[int] = mapped_column(Integer)
     vectors: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,7 +1,7 @@
 """What the consent registry contributes: purposes, consent events and state, suppressions,
-its API and pages, `toolkit consent`."""
+its API and pages, the erasure of what consent evidence says about a person, `toolkit consent`."""
 
-from toolkit.consent import cli, models, pages, routes
+from toolkit.consent import cli, models, pages, routes, service
 from toolkit.kit.domains import Domain
 
 DOMAIN = Domain(
@@ -9,5 +9,6 @@ DOMAIN = Domain(
     models=[models],
     api_routers=[routes.router],
     page_routers=[pages.pages],
+    erasure_steps=[service.erase_contact],
     cli_groups=[("consent", cli.app)],
 )

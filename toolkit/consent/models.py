@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from toolkit.db import Base, BigId, JsonDoc, UtcDateTime
 from toolkit.kit.clock import utcnow
+from toolkit.kit.personal import Personal
 
 
 class Purpose(Base):
@@ -16,13 +17,13 @@ class Purpose(Base):
     __tablename__ = "purpose"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    code: Mapped[str] = mapped_column(String(64), unique=True)
-    lawful_basis: Mapped[str] = mapped_column(String(32))
-    name_zh: Mapped[str] = mapped_column(String(200))
-    name_en: Mapped[str] = mapped_column(String(200))
-    notice_zh: Mapped[str] = mapped_column(Text)
-    notice_en: Mapped[str] = mapped_column(Text)
-    notice_version: Mapped[str] = mapped_column(String(32))
+    code: Mapped[str] = mapped_column(String(64), unique=True, info={"personal": None})
+    lawful_basis: Mapped[str] = mapped_column(String(32), info={"personal": None})
+    name_zh: Mapped[str] = mapped_column(String(200), info={"personal": None})
+    name_en: Mapped[str] = mapped_column(String(200), info={"personal": None})
+    notice_zh: Mapped[str] = mapped_column(Text, info={"personal": None})
+    notice_en: Mapped[str] = mapped_column(Text, info={"personal": None})
+    notice_version: Mapped[str] = mapped_column(String(32), info={"personal": None})
     retention_days: Mapped[int] = mapped_column(Integer)
     # A purpose removed from the YAML is kept (its events refer to it) but no longer offered.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -38,11 +39,12 @@ class ConsentEvent(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"))
     purpose_id: Mapped[int] = mapped_column(ForeignKey("purpose.id"))
-    action: Mapped[str] = mapped_column(String(16))
-    source: Mapped[str] = mapped_column(String(32))
-    notice_version: Mapped[str | None] = mapped_column(String(32))
-    evidence: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
-    actor: Mapped[str | None] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(16), info={"personal": None})
+    source: Mapped[str] = mapped_column(String(32), info={"personal": None})
+    notice_version: Mapped[str | None] = mapped_column(String(32), info={"personal": None})
+    evidence: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict, info={"personal": Personal.RECORD})
+    # The staff member or integration that recorded it, never the person: kept by erasure.
+    actor: Mapped[str | None] = mapped_column(String(128), info={"personal": Personal.IDENTIFIER})
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -54,9 +56,9 @@ class ConsentState(Base):
 
     contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True)
     purpose_id: Mapped[int] = mapped_column(ForeignKey("purpose.id"), primary_key=True)
-    state: Mapped[str] = mapped_column(String(16))
-    notice_version: Mapped[str | None] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), info={"personal": None})
+    notice_version: Mapped[str | None] = mapped_column(String(32), info={"personal": None})
+    source: Mapped[str] = mapped_column(String(32), info={"personal": None})
     changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     event_id: Mapped[int] = mapped_column(ForeignKey("consent_event.id"))
 
@@ -69,6 +71,6 @@ class Suppression(Base):
 
     __tablename__ = "suppression"
 
-    hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    reason: Mapped[str] = mapped_column(String(32))
+    hash: Mapped[str] = mapped_column(String(64), primary_key=True, info={"personal": Personal.PSEUDONYM})
+    reason: Mapped[str] = mapped_column(String(32), info={"personal": None})
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import ARRAY, String, any_, bindparam, func, select
+from sqlalchemy import ARRAY, String, any_, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -21,6 +22,7 @@ from toolkit.consent.models import ConsentEvent, ConsentState, Purpose, Suppress
 from toolkit.consent.schemas import PurposeDefinition, PurposeFile
 from toolkit.kit.clock import utcnow
 from toolkit.kit.errors import InvalidInput, NotFound
+from toolkit.kit.personal import blanked
 from toolkit.kit.secrets import identity_hash
 
 __all__ = ["allowed", "allowed_select"]  # the gate lives in gate.py; callers use it from here
@@ -245,6 +247,32 @@ def suppressed_hashes(session: Session, hashes: Iterable[str]) -> set[str]:
         chunk = wanted[start : start + 500]
         found.update(session.scalars(select(Suppression.hash).where(Suppression.hash.in_(chunk))))
     return found
+
+
+# --- erasure ----------------------------------------------------------------------------
+
+# What a decision's evidence keeps once its person is erased: how and through what it came
+# (the interface, the request, LINE's event id, the notice shown, the import file's line),
+# never who made it or what they said (their LINE id, their words, their address or browser,
+# staff's notes about them, whatever an API caller added).
+EVIDENCE_KEPT_ON_ERASURE = frozenset({"via", "request_id", "webhook_event_id", "notice_version", "file", "line",
+                                      "form", "demo"})
+
+
+def erase_contact(session: Session, contact_id: int) -> None:
+    """Erasure step: the person's consent events stay, as the evidence of when each consent
+    was given or withdrawn (purpose, action, source, time, notice version) that the law asks
+    us to keep; their evidence loses what identifies the person. The actor is kept: it is
+    the staff member or integration that recorded the decision, never the person."""
+    redacted: dict[str, list[int]] = {}
+    rows = session.execute(select(ConsentEvent.id, ConsentEvent.evidence).where(ConsentEvent.contact_id == contact_id))
+    for event_id, evidence in rows:
+        kept = {k: v for k, v in (evidence or {}).items() if k in EVIDENCE_KEPT_ON_ERASURE} | {"erased": True}
+        redacted.setdefault(json.dumps(kept, sort_keys=True, default=str), []).append(event_id)
+    table = ConsentEvent.__table__
+    for evidence_json, ids in redacted.items():
+        session.execute(update(ConsentEvent).where(ConsentEvent.id.in_(ids))
+                        .values(blanked(table, keep=["actor"], evidence=json.loads(evidence_json))))
 
 
 # --- reading ----------------------------------------------------------------------------

@@ -7,16 +7,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from toolkit.db import Base, BigId, UtcDateTime
 from toolkit.kit.clock import utcnow
+from toolkit.kit.personal import Personal
 
 
 class Contact(Base):
     __tablename__ = "contact"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    display_name: Mapped[str | None] = mapped_column(String(200))
-    locale: Mapped[str | None] = mapped_column(String(16))
-    tz: Mapped[str | None] = mapped_column(String(64))
-    tier: Mapped[str | None] = mapped_column(String(32))
+    display_name: Mapped[str | None] = mapped_column(String(200), info={"personal": Personal.NAME})
+    locale: Mapped[str | None] = mapped_column(String(16), info={"personal": Personal.PROFILE})
+    tz: Mapped[str | None] = mapped_column(String(64), info={"personal": Personal.PROFILE})
+    tier: Mapped[str | None] = mapped_column(String(32), info={"personal": Personal.PROFILE})
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     # Set by erasure; an erased contact keeps its id (for foreign keys) and nothing personal.
@@ -36,10 +37,10 @@ class ContactIdentity(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     contact_id: Mapped[int] = mapped_column(ForeignKey("contact.id", ondelete="CASCADE"))
-    channel: Mapped[str] = mapped_column(String(16))
-    external_id: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(16), info={"personal": None})
+    external_id: Mapped[str] = mapped_column(String(128), info={"personal": Personal.IDENTIFIER})
     # Keyed HMAC of channel + external id: what the suppression list is matched against.
-    external_hash: Mapped[str] = mapped_column(String(64), index=True)
+    external_hash: Mapped[str] = mapped_column(String(64), index=True, info={"personal": Personal.PSEUDONYM})
     followed: Mapped[bool] = mapped_column(Boolean, default=True)
     blocked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -15,6 +15,7 @@ from toolkit.kit import domains
 from toolkit.kit.clock import utcnow
 from toolkit.kit.domains import ErasureStep
 from toolkit.kit.errors import Conflict, NotFound
+from toolkit.kit.personal import blanked
 from toolkit.kit.secrets import identity_hash
 
 DEFAULT_CHANNEL = "line"
@@ -178,10 +179,9 @@ def erase(session: Session, *, contact_id: int, actor: str, reason: str = "erasu
     for step in domains.installed().erasure_steps if steps is None else steps:
         step(session, contact_id)
     contact.identities.clear()
-    contact.display_name = None
-    contact.locale = None
-    contact.tz = None
-    contact.tier = None
+    # The row stays (other tables point at it); what the registry calls personal goes.
+    for column, blank in blanked(Contact.__table__).items():
+        setattr(contact, column, blank)
     contact.erased_at = utcnow()
     audit.record(session, actor=actor, action="contact.erase", target_type="contact", target_id=contact_id)
     session.flush()

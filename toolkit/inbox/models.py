@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from toolkit.db import Base, BigId, JsonDoc, UtcDateTime
 from toolkit.kit.clock import utcnow
+from toolkit.kit.personal import Personal
 
 # The status of an event refused on arrival, kept with the reason in last_error and never
 # handled: it could not be stored as sent (a NUL or a lone surrogate, which PostgreSQL's
@@ -28,24 +29,26 @@ class WebhookEvent(Base):
     __table_args__ = (Index("ix_webhook_event_status_next_attempt", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    webhook_event_id: Mapped[str] = mapped_column(String(64), unique=True)
-    event_type: Mapped[str] = mapped_column(String(32))
-    user_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    reply_token: Mapped[str | None] = mapped_column(String(255))
-    mode: Mapped[str] = mapped_column(String(16), default="active")
+    webhook_event_id: Mapped[str] = mapped_column(String(64), unique=True, info={"personal": None})
+    event_type: Mapped[str] = mapped_column(String(32), info={"personal": None})
+    user_id: Mapped[str | None] = mapped_column(String(64), index=True, info={"personal": Personal.IDENTIFIER})
+    # Opaque and dead within a minute: not personal (erasure clears it all the same).
+    reply_token: Mapped[str | None] = mapped_column(String(255), info={"personal": None})
+    mode: Mapped[str] = mapped_column(String(16), default="active", info={"personal": None})
     is_redelivery: Mapped[bool] = mapped_column(Boolean, default=False)
-    body: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    body: Mapped[dict[str, Any]] = mapped_column(JsonDoc, info={"personal": Personal.RECORD})
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default="pending", info={"personal": None})
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # What the handlers decided to say: {"purpose": ..., "messages": [...]}, sent after
     # the domain changes are committed.
-    replies: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc)
+    replies: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, info={"personal": Personal.FREE_TEXT})
     # Where the reply stands: reply_pending, reply_sent, push_pending, push_sent,
     # unknown (a crash mid-reply: never resent), failed, suppressed (standby / gate).
-    delivery: Mapped[str | None] = mapped_column(String(16))
-    outcome: Mapped[str | None] = mapped_column(String(200))
-    last_error: Mapped[str | None] = mapped_column(Text)
+    delivery: Mapped[str | None] = mapped_column(String(16), info={"personal": None})
+    # The handlers' own notes ("faq: answered 12"), never the customer's words.
+    outcome: Mapped[str | None] = mapped_column(String(200), info={"personal": None})
+    last_error: Mapped[str | None] = mapped_column(Text, info={"personal": Personal.FREE_TEXT})
     handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

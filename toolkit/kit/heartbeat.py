@@ -32,11 +32,11 @@ class WorkerHeartbeat(Base):
     __tablename__ = "worker_heartbeat"
 
     # "<host>:<pid>": one row per worker process.
-    worker_id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    host: Mapped[str] = mapped_column(String(255))
+    worker_id: Mapped[str] = mapped_column(String(255), primary_key=True, info={"personal": None})
+    host: Mapped[str] = mapped_column(String(255), info={"personal": None})
     pid: Mapped[int] = mapped_column(Integer)
     # "process" (`toolkit worker`, also as serve's child) or "embedded" (threads of serve).
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16), info={"personal": None})
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     last_beat_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

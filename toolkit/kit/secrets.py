@@ -28,8 +28,8 @@ LINE_CHANNEL_SECRET = "line_channel_secret"
 class AppSecret(Base):
     __tablename__ = "app_secret"
 
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    value: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(64), primary_key=True, info={"personal": None})
+    value: Mapped[str] = mapped_column(String(128), info={"personal": None})
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from toolkit.db import Base, BigId, JsonDoc, UtcDateTime
 from toolkit.kit.clock import utcnow
+from toolkit.kit.personal import Personal
 
 
 class OutboundState(StrEnum):
@@ -58,12 +59,12 @@ class OutboundMessage(Base):
     source: Mapped[str] = mapped_column(String(32), info={"personal": None})
     source_id: Mapped[int | None] = mapped_column(BigInteger)
     contact_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    recipient: Mapped[str] = mapped_column(String(64), index=True, info={"personal": "identifier"})
+    recipient: Mapped[str] = mapped_column(String(64), index=True, info={"personal": Personal.IDENTIFIER})
     # Rows enqueued together for one LINE multicast (a campaign batch of up to 500) share it;
     # the multicast's retry key derives from it, so a retried batch is never delivered twice.
     group_key: Mapped[str | None] = mapped_column(String(64), index=True, info={"personal": None})
     purpose: Mapped[str] = mapped_column(String(64), info={"personal": None})
-    messages: Mapped[list[dict[str, Any]]] = mapped_column(JsonDoc, info={"personal": "free_text"})
+    messages: Mapped[list[dict[str, Any]]] = mapped_column(JsonDoc, info={"personal": Personal.FREE_TEXT})
     reply_token: Mapped[str | None] = mapped_column(String(255), info={"personal": None})
     push_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
     # X-Line-Retry-Key of a push or multicast: LINE answers a repeat 409, never delivers twice.

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from toolkit.consent import gate
 from toolkit.kit.clock import utcnow
 from toolkit.kit.domains import installed
+from toolkit.kit.personal import blanked
 from toolkit.messaging.models import OutboundMessage, OutboundState
 from toolkit.messaging.schemas import Claimed, Outbound, SendOutcome, Settled
 
@@ -213,5 +214,6 @@ def erase_contact(session: Session, contact_id: int) -> None:
     mine = OutboundMessage.contact_id == contact_id
     session.execute(update(OutboundMessage).where(mine, OutboundMessage.state.in_(UNSENT))
                     .values(state=OutboundState.SUPPRESSED, locked_until=None, error="contact erased"))
-    session.execute(update(OutboundMessage).where(mine)
-                    .values(messages=[], recipient="erased", reply_token=None))
+    # Every personal column the registry names, the list of messages as an empty list.
+    session.execute(update(OutboundMessage).where(mine).values(
+        blanked(OutboundMessage.__table__, messages=[], recipient="erased", reply_token=None)))

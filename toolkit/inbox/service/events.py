@@ -1,5 +1,5 @@
 """The inbox's rows: storing events on arrival, claiming them for a worker, how an event
-ends (done, retried with backoff, dead letter), staff's view of them, retention."""
+ends (done, retried with backoff, dead letter), staff's view of them, retention, erasure."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from toolkit.audit import service as audit
+from toolkit.contacts.models import ContactIdentity
 from toolkit.inbox.models import REFUSED, WebhookEvent
 from toolkit.kit.clock import utcnow
 from toolkit.kit.errors import Conflict, InvalidInput, NotFound
+from toolkit.kit.personal import blanked
 from toolkit.line.webhook import InboundEvent
 from toolkit.settings import get_settings
 
@@ -272,3 +274,22 @@ def purge_handled(session: Session, *, older_than_days: int, now: datetime | Non
         delete(WebhookEvent).where(WebhookEvent.status.in_(ended), WebhookEvent.received_at < cutoff)
     )
     return result.rowcount or 0
+
+
+# --- erasure ----------------------------------------------------------------------------
+
+ERASED = "contact erased"
+LINE_CHANNEL = "line"
+
+
+def erase_contact(session: Session, contact_id: int) -> None:
+    """Erasure step: the person's webhook events keep their place in the inbox (type, times,
+    status, LINE's event id) but not who sent them, what they said or what we answered.
+    Runs while the contact still has its identities, which is how their events are found.
+    An event not handled yet never will be: a dead letter would otherwise be retried."""
+    line_ids = select(ContactIdentity.external_id).where(
+        ContactIdentity.contact_id == contact_id, ContactIdentity.channel == LINE_CHANNEL)
+    theirs = WebhookEvent.user_id.in_(line_ids.scalar_subquery())
+    session.execute(update(WebhookEvent).where(theirs, WebhookEvent.status.in_((PENDING, DEAD)))
+                    .values(status=IGNORED, outcome=ERASED, locked_until=None))
+    session.execute(update(WebhookEvent).where(theirs).values(blanked(WebhookEvent.__table__, reply_token=None)))

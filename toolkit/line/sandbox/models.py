@@ -14,6 +14,7 @@ from sqlalchemy import BigInteger, Boolean, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from toolkit.db import Base, BigId, JsonDoc, UtcDateTime
+from toolkit.kit.personal import Personal
 
 
 class SandboxMessage(Base):
@@ -22,11 +23,11 @@ class SandboxMessage(Base):
     __tablename__ = "sandbox_message"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    request_id: Mapped[str] = mapped_column(String(36))
-    endpoint: Mapped[str] = mapped_column(String(16))
-    recipients: Mapped[list[str]] = mapped_column(JsonDoc)
-    messages: Mapped[list[Any]] = mapped_column(JsonDoc)
-    retry_key: Mapped[str | None] = mapped_column(String(36))
+    request_id: Mapped[str] = mapped_column(String(36), info={"personal": None})
+    endpoint: Mapped[str] = mapped_column(String(16), info={"personal": None})
+    recipients: Mapped[list[str]] = mapped_column(JsonDoc, info={"personal": Personal.IDENTIFIER})
+    messages: Mapped[list[Any]] = mapped_column(JsonDoc, info={"personal": Personal.FREE_TEXT})
+    retry_key: Mapped[str | None] = mapped_column(String(36), info={"personal": None})
     status: Mapped[int] = mapped_column(Integer)
     accepted: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -38,10 +39,10 @@ class SandboxRetryKey(Base):
     __tablename__ = "sandbox_retry_key"
     __table_args__ = (Index("ix_sandbox_retry_key_accepted_at", "accepted_at"),)
 
-    retry_key: Mapped[str] = mapped_column(String(36), primary_key=True)
-    request_id: Mapped[str] = mapped_column(String(36))
-    endpoint: Mapped[str] = mapped_column(String(16))
-    sent_messages: Mapped[list[dict[str, str]]] = mapped_column(JsonDoc)
+    retry_key: Mapped[str] = mapped_column(String(36), primary_key=True, info={"personal": None})
+    request_id: Mapped[str] = mapped_column(String(36), info={"personal": None})
+    endpoint: Mapped[str] = mapped_column(String(16), info={"personal": None})
+    sent_messages: Mapped[list[dict[str, str]]] = mapped_column(JsonDoc, info={"personal": None})
     accepted_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -51,8 +52,8 @@ class SandboxReplyToken(Base):
     __tablename__ = "sandbox_reply_token"
     __table_args__ = (Index("ix_sandbox_reply_token_expires_at", "expires_at"),)
 
-    token: Mapped[str] = mapped_column(String(255), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(33))
+    token: Mapped[str] = mapped_column(String(255), primary_key=True, info={"personal": None})
+    user_id: Mapped[str] = mapped_column(String(33), info={"personal": Personal.IDENTIFIER})
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
@@ -62,7 +63,7 @@ class SandboxCounter(Base):
 
     __tablename__ = "sandbox_counter"
 
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True, info={"personal": None})
     bucket: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     count: Mapped[int] = mapped_column(BigInteger)
 
@@ -72,8 +73,8 @@ class SandboxSetting(Base):
 
     __tablename__ = "sandbox_setting"
 
-    name: Mapped[str] = mapped_column(String(32), primary_key=True)
-    value: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    name: Mapped[str] = mapped_column(String(32), primary_key=True, info={"personal": None})
+    value: Mapped[dict[str, Any]] = mapped_column(JsonDoc, info={"personal": None})
 
 
 SANDBOX_TABLES = [
