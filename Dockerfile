@@ -2,9 +2,8 @@
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml README.md ./
 COPY toolkit ./toolkit
-COPY migrations ./migrations
 COPY config ./config
 RUN pip install --no-cache-dir . && useradd --system --home /app toolkit
 USER toolkit
