@@ -4,7 +4,6 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY toolkit ./toolkit
-COPY config ./config
 RUN pip install --no-cache-dir . && useradd --system --home /app toolkit
 USER toolkit
 EXPOSE 8000
