@@ -39,7 +39,7 @@ import time
 from typing import Any
 
 # First: _common puts the repository on sys.path when the toolkit is not installed.
-from _common import REPO_ROOT, emit, fail, log, step, time_interleaved, time_runs
+from _common import emit, fail, log, step, time_interleaved, time_runs
 
 from sqlalchemy import Engine, bindparam, select, text
 from sqlalchemy.exc import DBAPIError
@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     with step("migrating (no-op when at head) and syncing purposes"):
         migrate.upgrade(engine)
         with Session(engine) as session:
-            consent.sync_from_config(session, REPO_ROOT / "config")
+            consent.sync_from_config(session, None)
             key = secrets.get_secret(session, secrets.SUPPRESSION_KEY).encode()
             purpose = consent.get_purpose(session, PURPOSE)
             purpose_id, lawful_basis, notice_version = purpose.id, purpose.lawful_basis, purpose.notice_version

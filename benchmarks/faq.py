@@ -7,7 +7,7 @@ keywords, no alternative questions, no calibration), and asked the held-out quer
 eval-data/queries/tpe_heldout.jsonl (in-scope paraphrases in LINE styles and
 out-of-scope chit-chat, other domains and near-misses).
 
-    ours          toolkit.chatbot.FaqIndex with the shipped decision (config/faq/decision.json)
+    ours          toolkit.chatbot.FaqIndex with the shipped decision (toolkit/chatbot/decision.json)
     bm25_jieba    baseline (a): rank_bm25's BM25Okapi over jieba words of question + answer,
                   answering when the top score clears the threshold that is best in hindsight
     char_tfidf_q  baseline (b): scikit-learn TfidfVectorizer character 1-3-grams of the
@@ -21,7 +21,7 @@ Text in all three goes through the same normaliser (toolkit.kit.text.normalise).
 
 `--refit` first refits the shipped decision from the development sets only (tpe_dev,
 retail_dev, pseudo-queries on sub-banks that never use a held-out entry) and writes
-config/faq/decision.json.
+toolkit/chatbot/decision.json.
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--queries", default=str(QUERIES / "tpe_heldout.jsonl"), help="labelled queries (JSONL)")
     parser.add_argument("--runs", type=int, default=3, help="timed passes over the queries after one warm-up (default 3)")
-    parser.add_argument("--refit", action="store_true", help="refit config/faq/decision.json from the dev sets first")
+    parser.add_argument("--refit", action="store_true", help="refit toolkit/chatbot/decision.json from the dev sets first")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")

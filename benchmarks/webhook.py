@@ -5,7 +5,7 @@ Signed single-event webhook bodies are posted by a closed loop of --concurrency 
 (aiohttp, in a process of its own) to
 
   ours      `toolkit serve --with-worker` with default settings on a fresh PostgreSQL
-            database holding the demo brand's FAQ bank (config/faq, `toolkit faq import`),
+            database holding the demo brand's FAQ bank (toolkit/defaults/faq, `toolkit faq import`),
             its LINE (TOOLKIT_LINE_API_BASE) the standalone in-memory LINE sandbox
             (`python -m toolkit.line.sandbox`, the app of `toolkit line sandbox`, with
             LINE's one-minute reply tokens and no monthly quota), as a real channel would
@@ -62,6 +62,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import REPO_ROOT, emit, fail, log, recreate_database, step  # noqa: E402
 
+from toolkit import defaults  # noqa: E402 - a path lookup only, cheap in the load generator too
+
 BENCHMARK = "webhook"
 SECRET = "bench-webhook-channel-secret-0123456789"  # a fixed channel secret, bench only
 TARGET_EPS = 1500
@@ -75,7 +77,7 @@ STARTUP_TIMEOUT_S = 60
 
 # --- the load generator (runs in a process of its own: `webhook.py _load ...`) ------------
 
-FAQ_BANK = sorted((REPO_ROOT / "config" / "faq").glob("*.yaml"))  # the demo brand's, loaded before serve
+FAQ_BANK = defaults.glob("faq/*.yaml")  # the demo brand's, loaded before serve
 FALLBACK_QUESTIONS = ["請問營業時間是幾點到幾點？", "運費怎麼算", "可以退貨嗎？", "會員點數要怎麼用", "我的訂單什麼時候會到",
                       "有門市可以自取嗎", "hello", "優惠券可以跟折扣一起用嗎？"]
 
@@ -86,7 +88,7 @@ def bank_questions(files: list[Path]) -> list[str]:
     none of them is an opt-out or opt-in keyword."""
     import yaml
 
-    keywords = yaml.safe_load((REPO_ROOT / "config" / "line.yaml").read_text(encoding="utf-8"))["keywords"]
+    keywords = yaml.safe_load(defaults.path("line.yaml").read_text(encoding="utf-8"))["keywords"]
     reserved = {k.strip().casefold() for k in keywords["opt_out"] + keywords["opt_in"]}
     questions = []
     for path in files:
@@ -428,7 +430,7 @@ def measure_ours(args: argparse.Namespace, dsn: str, sa_url: str) -> dict[str, A
                     refused.append(f"{path.name}: exit {done.returncode} {done.stderr.strip()[-300:]}")
             for problem in refused:
                 log(f"  [bold yellow]not imported:[/bold yellow] {problem}", markup=True)
-            results["faq_bank"] = (f"config/faq/*.yaml ({len(FAQ_BANK) - len(refused)} of {len(FAQ_BANK)} files "
+            results["faq_bank"] = (f"toolkit/defaults/faq/*.yaml ({len(FAQ_BANK) - len(refused)} of {len(FAQ_BANK)} files "
                                    "imported)")
     # The standalone sandbox of `toolkit line sandbox`, without the free plan's monthly quota:
     # a backlog older than the one-minute reply tokens is answered by push, which counts.
@@ -613,7 +615,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="echo-bot requests per run with the slow LINE: ~37/s, so fewer (default 600)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the echo bot")
     parser.add_argument("--no-faq-bank", action="store_true",
-                        help="do not import the demo FAQ bank (config/faq) before serving")
+                        help="do not import the demo FAQ bank (toolkit/defaults/faq) before serving")
     parser.add_argument("--drain-timeout", type=float, default=120.0,
                         help="target: seconds for each burst's backlog to drain (default 120)")
     parser.add_argument("--drain-cap", type=float, default=600.0,

@@ -16,10 +16,10 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from toolkit import db, domains, migrate
+from toolkit import db, defaults, domains, migrate
 from toolkit.consent import service as consent
 from toolkit.kit import clock, secrets
-from toolkit.settings import REPO_ROOT, get_settings
+from toolkit.settings import get_settings
 
 POSTGRES_URL = os.environ.get(
     "TOOLKIT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -84,7 +84,7 @@ def drop_postgres_database(name: str) -> None:
 def prepare(engine: Engine) -> None:
     migrate.upgrade(engine)
     with Session(engine) as session:
-        consent.sync_from_config(session, REPO_ROOT / "config")
+        consent.sync_from_config(session, None)
         for name in (secrets.SESSION_KEY, secrets.SUPPRESSION_KEY):
             secrets.get_secret(session, name)
         session.commit()
@@ -149,4 +149,5 @@ def dialect(engine: Engine) -> str:
 
 @pytest.fixture
 def config_dir() -> Path:
-    return REPO_ROOT / "config"
+    """The shipped config files, which every test runs with (no TOOLKIT_CONFIG_DIR)."""
+    return defaults.DEFAULTS_DIR

@@ -12,9 +12,9 @@ from tests.contacts.factories import make_contact
 from toolkit import demo
 from toolkit.auth.models import User
 from toolkit.contacts.models import Contact
-from toolkit.settings import REPO_ROOT, Settings
+from toolkit.settings import Settings
 
-CONFIG = REPO_ROOT / "config"
+
 
 
 def counts(session: Session) -> tuple[int, int]:
@@ -23,10 +23,10 @@ def counts(session: Session) -> tuple[int, int]:
 
 
 def test_an_empty_database_is_seeded_and_seeded_again(session: Session) -> None:
-    first = demo.seed(session, config_dir=CONFIG)
+    first = demo.seed(session)
     make_user(session, roles=["agent"], email="someone-trying-the-demo@test.example")  # staff trying it out
 
-    again = demo.seed(session, config_dir=CONFIG)
+    again = demo.seed(session)
 
     assert [login.email for login in first] == [login.email for login in again]
     assert counts(session) == (len(demo.DEMO_ROLES) + 1, demo.DEMO_CONTACTS)
@@ -41,14 +41,14 @@ def test_a_database_with_real_data_is_refused_and_left_as_it_was(session: Sessio
     before = counts(session)
 
     with pytest.raises(demo.NotADemoDatabase, match="not seeded by toolkit demo"):
-        demo.seed(session, config_dir=CONFIG)
+        demo.seed(session)
 
     assert counts(session) == before
 
 
 def test_production_is_never_seeded(session: Session) -> None:
     with pytest.raises(demo.NotADemoDatabase, match="production"):
-        demo.seed(session, config_dir=CONFIG, env="production")
+        demo.seed(session, env="production")
 
     assert counts(session) == (0, 0)
 

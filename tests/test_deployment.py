@@ -51,3 +51,14 @@ def test_dockerfile_installs_the_package_and_serves():
     assert "FROM python:3.11" in dockerfile
     assert "pip install" in dockerfile
     assert '"toolkit", "serve"' in dockerfile
+
+
+def test_dockerfile_copies_only_what_builds_the_package_and_it_exists():
+    # Migrations and config defaults are package data; copying them beside it again would
+    # hide a wheel that lacks them.
+    copies = [line.split()[1:-1] for line in (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
+              if line.startswith("COPY ")]
+    sources = {source for sources in copies for source in sources}
+
+    assert sources == {"pyproject.toml", "README.md", "LICENSE", "NOTICE", "toolkit"}
+    assert all((REPO_ROOT / source).exists() for source in sources)

@@ -19,13 +19,12 @@ from tests.conftest import IN_CI, POSTGRES_URL, fresh_postgres_database, postgre
 from toolkit import db, domains, migrate
 from toolkit.audit.models import AuditHead
 from toolkit.audit.service import GENESIS_HASH
-from toolkit.settings import REPO_ROOT
 
-ENV_PY = REPO_ROOT / "migrations" / "env.py"
+ENV_PY = migrate.SCRIPT_LOCATION / "env.py"
 
 
 def _env_constant(name: str) -> Any:
-    """A literal from migrations/env.py, which cannot be imported (it runs migrations)."""
+    """A literal from toolkit/migrations/env.py, which cannot be imported (it runs migrations)."""
     for node in ast.parse(ENV_PY.read_text()).body:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == name for t in node.targets):
             return ast.literal_eval(node.value)

@@ -1,5 +1,5 @@
 """The demo brand: staff users for every role, a few hundred contacts with consent, and
-the FAQ bank its LINE chatbot answers from (config/faq/retail-*.yaml).
+the FAQ bank its LINE chatbot answers from (toolkit/defaults/faq/retail-*.yaml).
 
 Seeding is idempotent; every run resets the demo users' passwords to fresh random ones
 and prints them, so the printed login always works and no fixed password ships.
@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from toolkit import defaults
 from toolkit.audit.models import AuditLog
 from toolkit.auth import service as auth
 from toolkit.auth.models import User
@@ -104,12 +105,13 @@ def seed_contacts(session: Session, count: int = DEMO_CONTACTS) -> int:
     return created
 
 
-def seed_faq(session: Session, *, config_dir: Path) -> dict[str, int]:
+def seed_faq(session: Session, *, config_dir: Path | None = None) -> dict[str, int]:
     """Import the demo FAQ bank through the same importer as `toolkit faq import`. An entry
     the database already holds is left as it is: what staff changed while trying the demo
-    survives the next `toolkit demo`; ids new in the files are added."""
+    survives the next `toolkit demo`; ids new in the files are added. A file of the same
+    name in CONFIG_DIR replaces the shipped one."""
     totals = {"created": 0, "kept": 0}
-    for path in sorted(config_dir.glob(DEMO_FAQ_FILES)):
+    for path in defaults.glob(DEMO_FAQ_FILES, config_dir):
         rows = []
         for line, row in faq_importer.read_rows(faq_importer.inspect_file(path)):
             if isinstance(row, dict) and faq.get_entry(session, str(row.get("id", "")).strip()) is not None:
@@ -147,7 +149,7 @@ def refuse_unless_demo_database(session: Session, *, env: str) -> None:
                                "point TOOLKIT_DATABASE_URL at an empty database for the demo")
 
 
-def seed(session: Session, *, config_dir: Path, env: str = "development") -> list[DemoLogin]:
+def seed(session: Session, *, config_dir: Path | None = None, env: str = "development") -> list[DemoLogin]:
     refuse_unless_demo_database(session, env=env)
     consent.sync_from_config(session, config_dir)
     logins = seed_users(session)

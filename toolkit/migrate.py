@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, inspect
 
-from toolkit.settings import REPO_ROOT
+import toolkit
+
+# Inside the package, so that an installed toolkit (a wheel, the Docker image) migrates
+# without a checkout; Alembic reads the scripts from disk, hence a path, not a resource.
+SCRIPT_LOCATION = Path(toolkit.__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str) -> Config:
-    config = Config(str(REPO_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(REPO_ROOT / "migrations"))
+    # Built in code rather than read from alembic.ini, which is not installed; the repo's
+    # alembic.ini says the same for developers who run `alembic` by hand.
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPT_LOCATION))
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
     # ConfigParser interpolation would eat '%' in passwords.
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config

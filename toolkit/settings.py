@@ -1,4 +1,5 @@
-"""The one settings class. Environment variables TOOLKIT_* win over config/toolkit.yaml."""
+"""The one settings class. Environment variables TOOLKIT_* win over the settings file
+(TOOLKIT_CONFIG_FILE, else toolkit.yaml in TOOLKIT_CONFIG_DIR)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from toolkit.kit import clock
 
+# The checkout, for what only lives there (tests, eval-data, specs, benchmarks); the
+# product reads its own files from the package (toolkit.defaults, toolkit.migrate).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 LINE_API_BASE = "https://api.line.me"
@@ -25,11 +28,11 @@ KNOWN_DEFAULT_SECRETS = frozenset(
 
 
 class ConfigFileError(ValueError):
-    """config/toolkit.yaml cannot be read as settings."""
+    """The settings file cannot be read as settings."""
 
 
 class YamlConfigSource(PydanticBaseSettingsSource):
-    """Reads config/toolkit.yaml (or TOOLKIT_CONFIG_FILE) when present; keys are the field names."""
+    """Reads the settings file when present; keys are the field names."""
 
     def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
         super().__init__(settings_cls)
@@ -55,7 +58,9 @@ class Settings(BaseSettings):
 
     env: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite:///./toolkit.db"
-    config_dir: Path = REPO_ROOT / "config"
+    # A brand's own config files (line.yaml, chatbot.yaml, purposes.yaml, faq/...): each
+    # one there replaces the packaged default of the same name (toolkit.defaults).
+    config_dir: Path | None = None
     # Where generated keys live when the database cannot hold them yet; also the demo's home.
     data_dir: Path = Path("./data")
 
@@ -108,6 +113,20 @@ class Settings(BaseSettings):
                 return "postgresql+psycopg://" + value[len(prefix):]
         if not value.startswith(("sqlite://", "postgresql+psycopg://")):
             raise ValueError("use a sqlite:/// or postgresql:// URL (the toolkit supports SQLite and PostgreSQL)")
+        return value
+
+    @field_validator("config_dir", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("config_dir")
+    @classmethod
+    def _existing_config_dir(cls, value: Path | None) -> Path | None:
+        # A mistyped dir would otherwise pass unnoticed, the product speaking with the
+        # demo brand's defaults instead of the brand's own words.
+        if value is not None and not value.is_dir():
+            raise ValueError(f"TOOLKIT_CONFIG_DIR {value} is not a directory")
         return value
 
     @field_validator("clock_offset")
@@ -181,8 +200,21 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        path = Path(os.environ.get("TOOLKIT_CONFIG_FILE", REPO_ROOT / "config" / "toolkit.yaml"))
-        return (init_settings, env_settings, YamlConfigSource(settings_cls, path), file_secret_settings)
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        path = settings_file()
+        if path is not None:
+            sources += (YamlConfigSource(settings_cls, path),)
+        return (*sources, file_secret_settings)
+
+
+def settings_file() -> Path | None:
+    """TOOLKIT_CONFIG_FILE, else toolkit.yaml in TOOLKIT_CONFIG_DIR, else none: the
+    settings file is found before the settings exist, so only from the environment."""
+    if os.environ.get("TOOLKIT_CONFIG_FILE", "").strip():
+        return Path(os.environ["TOOLKIT_CONFIG_FILE"])
+    if os.environ.get("TOOLKIT_CONFIG_DIR", "").strip():
+        return Path(os.environ["TOOLKIT_CONFIG_DIR"]) / "toolkit.yaml"
+    return None
 
 
 @lru_cache

@@ -21,7 +21,6 @@ from toolkit.chatbot import importer, service
 from toolkit.chatbot.importer import FaqRow, RowRejected, UnusableFile, parse_row
 from toolkit.chatbot.models import FaqEntryVersion
 from toolkit.kit.errors import InvalidInput
-from toolkit.settings import REPO_ROOT
 
 
 def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
@@ -377,7 +376,7 @@ NOT_FOR_THE_BANK = ["台積電會漲嗎", "晚餐吃什麼好", "今天天氣好
 
 @pytest.fixture
 def demo_bank(session: Session) -> dict[str, int]:
-    return demo.seed_faq(session, config_dir=REPO_ROOT / "config")
+    return demo.seed_faq(session)
 
 
 def test_demo_bank_is_large_enough_and_well_formed(session: Session, demo_bank: dict[str, int]) -> None:
@@ -410,7 +409,7 @@ def test_demo_bank_is_traditional_chinese(session: Session, demo_bank: dict[str,
 def test_demo_seeding_is_idempotent_and_keeps_staff_changes(session: Session, demo_bank: dict[str, int]) -> None:
     service.add_alt_question(session, key="R19", question="寄到家裡要多少錢", actor="editor@demo.example")
 
-    again = demo.seed_faq(session, config_dir=REPO_ROOT / "config")
+    again = demo.seed_faq(session)
 
     assert again == {"created": 0, "kept": demo_bank["created"]}
     assert "寄到家裡要多少錢" in service.require_entry(session, "R19").alt_questions

@@ -6,12 +6,12 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from tests.cli.helpers import run_cli
-from toolkit import migrate
+from toolkit import defaults, migrate
 from toolkit.consent import service as consent
-from toolkit.settings import REPO_ROOT
+from toolkit.settings import get_settings
 
 HEAD = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_current_head()
-PURPOSES = len(consent.load_purpose_file(REPO_ROOT / "config" / "purposes.yaml"))
+PURPOSES = len(consent.load_purpose_file(defaults.path("purposes.yaml")))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -52,3 +52,21 @@ def test_downgrade_needs_a_revision(sqlite_url: str) -> None:
 
     assert result.exit_code == 2
     assert "Traceback" not in result.stderr
+
+
+def test_upgrade_syncs_the_brands_own_purposes_from_the_config_dir(
+    sqlite_url: str, tmp_path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    brand = tmp_path / "brand"
+    brand.mkdir()
+    shipped = defaults.path("purposes.yaml").read_text(encoding="utf-8")
+    extra = ("  - code: brand.survey\n    lawful_basis: consent\n    name: {zh-TW: 問卷, en: Surveys}\n"
+             "    notice: {version: '1', zh-TW: 問卷通知, en: Survey notice}\n    retention_days: 30\n")
+    (brand / "purposes.yaml").write_text(shipped.rstrip("\n") + "\n" + extra, encoding="utf-8")
+    monkeypatch.setenv("TOOLKIT_CONFIG_DIR", str(brand))
+    get_settings.cache_clear()
+
+    upgraded = run_cli("db", "upgrade")
+
+    assert upgraded.exit_code == 0, upgraded
+    assert upgraded.stderr_lines == [f"database at {HEAD}; {PURPOSES + 1} purposes synced"]

@@ -14,13 +14,12 @@ from sqlalchemy import Engine, text
 
 from tests.cli.helpers import PASSWORD, finish_process, run_process, run_processes, start_process, write
 from tests.contacts.factories import line_id
-from toolkit import db
+from toolkit import db, defaults
 from toolkit.consent import service as consent
-from toolkit.settings import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-PURPOSES = sorted(p.code for p in consent.load_purpose_file(REPO_ROOT / "config" / "purposes.yaml"))
+PURPOSES = sorted(p.code for p in consent.load_purpose_file(defaults.path("purposes.yaml")))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -16,17 +16,17 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from tests.contacts.factories import line_id, make_contact
+from toolkit import defaults
 from toolkit.consent import service as consent
 from toolkit.consent.models import ConsentEvent
 from toolkit.contacts import importer, service
 from toolkit.contacts.importer import ContactRow, RowRejected, UnusableFile, parse_row
 from toolkit.contacts.schemas import EXTERNAL_ID_PATTERN, LOCALE_MAX_LENGTH, LOCALE_PATTERN
 from toolkit.kit import tabular
-from toolkit.settings import REPO_ROOT
 
 PUSH = "marketing.line_push"
 CHAT = "service.chat"
-PURPOSES = {p.code for p in consent.load_purpose_file(REPO_ROOT / "config" / "purposes.yaml")}
+PURPOSES = {p.code for p in consent.load_purpose_file(defaults.path("purposes.yaml"))}
 
 
 def source(tmp_path: Path, name: str, content: str | bytes) -> tabular.SourceFile:

@@ -55,7 +55,7 @@ def _server_env(home: Path) -> dict[str, str]:
         "TOOLKIT_ENV": "development",
         "TOOLKIT_DATABASE_URL": f"sqlite:///{home / 'e2e.db'}",
         "TOOLKIT_DATA_DIR": str(home / "data"),
-        # A developer's config/toolkit.yaml must not leak into the test server.
+        # No settings file of the developer's may leak into the test server.
         "TOOLKIT_CONFIG_FILE": str(home / "no-config.yaml"),
         # LINE is the mounted sandbox, as under `toolkit demo` (which sets this itself; the
         # test serves with `toolkit serve`, which does not): the chat simulator needs it.

@@ -1,7 +1,7 @@
 """The FAQ bot end to end, in a real browser against a real server seeded by `toolkit demo`
-(its FAQ bank from config/faq): a customer chats through the simulator while an agent
-works the inbox in another browser, and ops turns the question the bot could not answer
-into an entry that it then answers."""
+(its FAQ bank from toolkit/defaults/faq): a customer chats through the simulator while an
+agent works the inbox in another browser, and ops turns the question the bot could not
+answer into an entry that it then answers."""
 
 from __future__ import annotations
 

@@ -9,15 +9,15 @@ import pytest
 from sqlalchemy import select
 
 from tests.inbox.factories import event, line_user_id, store
+from toolkit import defaults
 from toolkit.consent import service as consent
 from toolkit.contacts import service as contacts
 from toolkit.inbox import service
 from toolkit.inbox.models import WebhookEvent
 from toolkit.kit.clock import utcnow
-from toolkit.settings import REPO_ROOT
 
 PUSH = "marketing.line_push"
-CONFIG = service.load_channel_config(REPO_ROOT / "config" / "line.yaml")
+CONFIG = service.load_channel_config(defaults.path("line.yaml"))
 
 
 def handle(session, *events):
@@ -178,7 +178,7 @@ def test_no_reply_to_someone_who_objected_to_service_messages(session):
 
 def test_the_channel_config_is_cached_and_read_again_when_the_file_changes(tmp_path):
     path = tmp_path / "line.yaml"
-    text = (REPO_ROOT / "config" / "line.yaml").read_text(encoding="utf-8")
+    text = defaults.path("line.yaml").read_text(encoding="utf-8")
     path.write_text(text, encoding="utf-8")
 
     def touch_later() -> None:  # a second on, whatever the file system's clock resolution

@@ -9,9 +9,10 @@ from sqlalchemy.orm import Session
 from tests.inbox.factories import event, line_user_id, store
 from toolkit.inbox import service
 from toolkit.llm.notice import processor_notice
-from toolkit.settings import REPO_ROOT, Settings, get_settings
+from toolkit import defaults
+from toolkit.settings import Settings, get_settings
 
-CONFIG = service.load_channel_config(REPO_ROOT / "config" / "line.yaml")
+CONFIG = service.load_channel_config(defaults.path("line.yaml"))
 PROCESSOR = "Example AI Ltd. (Ireland)"
 
 

@@ -8,7 +8,7 @@ for everything else:
 2. while people own the conversation (waiting, human) the bot is silent — but out of
    hours a customer writing again to a waiting conversation is told again when people
    answer (at most every waiting_reminder_minutes);
-3. handoff triggers (config/chatbot.yaml: keywords, a complaint tone) hand it to people,
+3. handoff triggers (chatbot.yaml: keywords, a complaint tone) hand it to people,
    with one message saying a person will answer — now, or from the next opening time;
 4. a thank-you or an acknowledgement (「謝謝」, "ok") gets a short reply and is not a
    question; a message of only emoji or punctuation gets none;

@@ -1,7 +1,8 @@
-"""config/chatbot.yaml: handoff triggers, business hours and the bot's own words.
+"""chatbot.yaml: handoff triggers, business hours and the bot's own words (the brand's in
+TOOLKIT_CONFIG_DIR, else the shipped default in toolkit/defaults).
 
 Read again when the file changes (its mtime), so an edit reaches the worker without a
-restart, as config/line.yaml does.
+restart, as line.yaml is.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from toolkit import defaults
 from toolkit.kit.config_files import load_yaml_model
 from toolkit.kit.errors import InvalidInput
 from toolkit.kit.localised import Localised
@@ -124,7 +126,7 @@ class Texts(BaseModel):
 
 
 class BotConfig(BaseModel):
-    """config/chatbot.yaml."""
+    """chatbot.yaml."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -140,7 +142,7 @@ class BotConfig(BaseModel):
 
 
 def config_path() -> Path:
-    return get_settings().config_dir / "chatbot.yaml"
+    return defaults.path("chatbot.yaml", get_settings().config_dir)
 
 
 def load_bot_config(path: Path | None = None) -> BotConfig:

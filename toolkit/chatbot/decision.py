@@ -14,7 +14,7 @@ No raw score enters the decision, only shares, ratios and flags that mean the sa
     word_unknown           share of the query's words the bank never uses
     short                  1 / number of query words (two-word queries are less certain)
 
-The shipped coefficients (config/faq/decision.json) were fitted on our development query
+The shipped coefficients (decision.json, next to this module) were fitted on our development query
 sets; `calibrate` refits them to a brand's own labelled examples, pulled towards the
 current ones so that a few dozen examples cannot swing the model far.
 """
@@ -30,8 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.settings import REPO_ROOT
-
 FEATURES: tuple[str, ...] = (
     "word_rel",
     "char_rel",
@@ -45,7 +43,9 @@ FEATURES: tuple[str, ...] = (
     "short",
 )
 
-DEFAULT_PATH = REPO_ROOT / "config" / "faq" / "decision.json"
+# Package data beside this module, so an installed toolkit has it; a path rather than a
+# resource because benchmarks/faq.py --refit writes it back in a checkout.
+DEFAULT_PATH = Path(__file__).resolve().with_name("decision.json")
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class Decision:
 
 
 def load_decision(path: str | Path | None = None) -> Decision:
-    """The shipped default (config/faq/decision.json) or the decision stored at `path`."""
+    """The shipped default (DEFAULT_PATH) or the decision stored at `path`."""
     with open(path or DEFAULT_PATH, encoding="utf-8") as handle:
         return Decision.from_dict(json.load(handle))
 

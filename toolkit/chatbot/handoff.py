@@ -1,7 +1,7 @@
 """When the bot hands a conversation to people, and when people are at work. Pure: text
 and configuration in, a decision out (no database).
 
-Keywords (真人, 客服, 投訴 ... in config/chatbot.yaml) are intent words, but customers also
+Keywords (真人, 客服, 投訴 ... in chatbot.yaml) are intent words, but customers also
 ask FAQ questions that contain them (「客服電話幾號」). The rule:
 
 * a keyword followed by an information word (電話, 時間, 幾點 ...) asks about the service:

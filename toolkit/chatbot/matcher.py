@@ -77,7 +77,7 @@ class FaqIndex:
     ) -> FaqIndex:
         """Index `entries` (ids must be unique). `extra_terms`: the brand's own words
         (product names, programme names) for jieba, on top of the phrases mined from the
-        bank's questions. `decision`: the default is config/faq/decision.json."""
+        bank's questions. `decision`: the default is the shipped toolkit/chatbot/decision.json."""
         entries = list(entries)
         ids = [e.id for e in entries]
         if len(set(ids)) != len(ids):

@@ -28,7 +28,7 @@ def _alembic() -> Iterator[None]:
 
 @app.command()
 def upgrade(revision: str = typer.Argument("head", help="Target revision")) -> None:
-    """Migrate to REVISION (default: the newest) and sync config/purposes.yaml."""
+    """Migrate to REVISION (default: the newest) and sync purposes.yaml."""
     with _alembic():
         migrate.upgrade(get_engine(), revision)
     with session_scope() as session:

@@ -19,7 +19,7 @@ class PurposeNotice(Localised):
 
 
 class PurposeDefinition(BaseModel):
-    """One entry of config/purposes.yaml."""
+    """One entry of purposes.yaml (toolkit.defaults: the brand's own or the shipped one)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from toolkit import defaults
 from toolkit.audit import service as audit
 from toolkit.consent.gate import allowed, allowed_select
 from toolkit.consent.models import ConsentEvent, ConsentState, Purpose, Suppression
@@ -316,6 +317,7 @@ def history(
     return [(event, code) for event, code in rows], total
 
 
-def sync_from_config(session: Session, config_dir: Path) -> list[Purpose]:
-    """Load config/purposes.yaml and sync it; run by `db upgrade` and at every start."""
-    return sync_purposes(session, load_purpose_file(config_dir / "purposes.yaml"))
+def sync_from_config(session: Session, config_dir: Path | None) -> list[Purpose]:
+    """Load purposes.yaml (the brand's in CONFIG_DIR, else the shipped one) and sync it;
+    run by `db upgrade` and at every start."""
+    return sync_purposes(session, load_purpose_file(defaults.path("purposes.yaml", config_dir)))

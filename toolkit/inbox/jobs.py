@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from toolkit import db
+from toolkit import db, defaults
 from toolkit.inbox import service
 from toolkit.inbox.handlers import install_event_handlers
 from toolkit.kit.background import job, work_loop
@@ -137,7 +137,7 @@ def _handle(claimed: Sequence[service.ClaimedEvent], client: line.LineClient | N
     """Handle the batch in one transaction; the replies to send after its commit."""
     ids = [c.id for c in claimed]
     try:
-        config = service.load_channel_config(get_settings().config_dir / "line.yaml")
+        config = service.load_channel_config(defaults.path("line.yaml", get_settings().config_dir))
         # Outside any transaction: on SQLite an open one holds the write lock, and the
         # mounted sandbox answering these calls needs it too.
         profiles = _profiles(client, claimed)

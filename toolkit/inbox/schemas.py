@@ -24,7 +24,7 @@ class Texts(BaseModel):
 
 
 class ChannelConfig(BaseModel):
-    """config/line.yaml."""
+    """line.yaml (toolkit.defaults: the brand's own or the shipped one)."""
 
     model_config = ConfigDict(extra="forbid")
 
