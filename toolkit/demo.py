@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from toolkit import defaults
 from toolkit.audit.models import AuditLog
 from toolkit.auth import service as auth
-from toolkit.auth.models import User
 from toolkit.chatbot import importer as faq_importer
 from toolkit.chatbot import service as faq
 from toolkit.consent import service as consent
@@ -141,8 +140,8 @@ def refuse_unless_demo_database(session: Session, *, env: str) -> None:
         raise NotADemoDatabase("toolkit demo never seeds a production database (TOOLKIT_ENV=production)")
     if session.scalar(select(AuditLog.id).where(AuditLog.actor == DEMO_ACTOR).limit(1)) is not None:
         return
-    held = {what: session.scalar(select(func.count()).select_from(model)) or 0
-            for what, model in (("staff users", User), ("contacts", Contact))}
+    held = {"staff users": auth.count_users(session),
+            "contacts": session.scalar(select(func.count()).select_from(Contact)) or 0}
     if any(held.values()):
         found = " and ".join(f"{n:,} {what}" for what, n in held.items() if n)
         raise NotADemoDatabase(f"this database holds {found} and was not seeded by toolkit demo; "

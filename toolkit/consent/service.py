@@ -22,6 +22,7 @@ from toolkit.consent.gate import allowed, allowed_select
 from toolkit.consent.models import ConsentEvent, ConsentState, Purpose, Suppression
 from toolkit.consent.schemas import PurposeDefinition, PurposeFile
 from toolkit.kit.clock import utcnow
+from toolkit.kit.bulk import on_postgres
 from toolkit.kit.errors import InvalidInput, NotFound
 from toolkit.kit.personal import blanked
 from toolkit.kit.secrets import identity_hash
@@ -238,7 +239,7 @@ def suppressed_among(session: Session, *, channel: str, external_ids: Iterable[s
 
 def suppressed_hashes(session: Session, hashes: Iterable[str]) -> set[str]:
     wanted = list(set(hashes))
-    if wanted and session.get_bind().dialect.name == "postgresql":
+    if wanted and on_postgres(session):
         # One array parameter: an IN list of thousands of parameters costs more to build
         # and send than the lookup itself.
         return set(session.scalars(select(Suppression.hash).where(
